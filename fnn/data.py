@@ -41,6 +41,7 @@ original training set) is ``validation=10_000``:
 from __future__ import annotations
 
 import collections
+import functools
 import gzip
 import hashlib
 import math
@@ -551,6 +552,7 @@ def _not_found(name, dirs, sources, attempts: str | None) -> FileNotFoundError:
 
 
 _SPLITS = ("train", "validation", "test")
+_UNIT_PIXELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
 def load(
@@ -627,8 +629,9 @@ def load(
     elif split == "validation":
         images, labels = images[n_train - validation :], labels[n_train - validation :]
     n = images.shape[0]
-    x = jax.device_put(images.reshape(n, -1))
-    x = x.astype(jnp.float32) / jnp.float32(255.0)
+    # pixel / 255 rounded exactly (IEEE division on the host for the 256 values),
+    # then a gather on the device: 1 byte per pixel crosses to the device.
+    x = jnp.take(jax.device_put(_UNIT_PIXELS), jax.device_put(images.reshape(n, -1)), axis=0)
     y = jax.device_put(labels.astype(np.int32))
     return x, y
 
@@ -686,12 +689,17 @@ def linearly_separable(
     n = _check_count(n, "n")
     dim = _check_count(dim, "dim")
     margin = _check_nonneg(margin, "margin")
+    return _linearly_separable(key, n, dim, jnp.float32(margin))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _linearly_separable(key: Array, n: int, dim: int, margin: Array) -> tuple[Array, Array]:
     k_w, k_x = jax.random.split(key)
     w = jax.random.normal(k_w, (dim,), jnp.float32)
     w = w / jnp.linalg.norm(w)
     x0 = jax.random.uniform(k_x, (n, dim), jnp.float32, -1.0, 1.0)
     s = jnp.where(x0 @ w >= 0, jnp.float32(1.0), jnp.float32(-1.0))
-    x = x0 + jnp.float32(margin) * s[:, None] * w[None, :]
+    x = x0 + margin * s[:, None] * w[None, :]
     y = (s > 0).astype(jnp.int32)
     return x, y
 
@@ -708,9 +716,14 @@ def xor(key: Array, n: int = 4, noise: float = 0.0) -> tuple[Array, Array]:
     key = _check_key(key)
     n = _check_count(n, "n")
     noise = _check_nonneg(noise, "noise")
+    return _xor(key, n, jnp.float32(noise))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _xor(key: Array, n: int, noise: Array) -> tuple[Array, Array]:
     corners = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], jnp.float32)
     idx = jnp.arange(n) % 4
-    x = corners[idx] + jnp.float32(noise) * jax.random.normal(key, (n, 2), jnp.float32)
+    x = corners[idx] + noise * jax.random.normal(key, (n, 2), jnp.float32)
     y = jnp.array([0, 1, 1, 0], jnp.int32)[idx]
     return x, y
 
@@ -734,18 +747,25 @@ def blobs(
     n = _check_count(n, "n")
     std = _check_nonneg(std, "std")
     spread = _check_nonneg(spread, "spread")
-    k_c, k_p, k_x = jax.random.split(key, 3)
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         k = _check_count(centers, "centers")
         dim = _check_count(dim, "dim")
-        c = jax.random.uniform(k_c, (k, dim), jnp.float32, -spread, spread)
+        c = None
     else:
         c = jnp.asarray(centers, jnp.float32)
         if c.ndim != 2 or c.shape[0] < 1:
             raise ValueError(f"centers must be an int >= 1 or a (k, dim) array, got shape {c.shape}")
         k, dim = c.shape
+    return _blobs(key, n, k, dim, c, jnp.float32(std), jnp.float32(spread))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _blobs(key, n, k, dim, c, std, spread) -> tuple[Array, Array]:
+    k_c, k_p, k_x = jax.random.split(key, 3)
+    if c is None:
+        c = jax.random.uniform(k_c, (k, dim), jnp.float32, -spread, spread)
     y = jax.random.permutation(k_p, jnp.arange(n, dtype=jnp.int32) % k)
-    x = c[y] + jnp.float32(std) * jax.random.normal(k_x, (n, dim), jnp.float32)
+    x = c[y] + std * jax.random.normal(k_x, (n, dim), jnp.float32)
     return x, y
 
 
@@ -789,13 +809,18 @@ def regression(
         f = target
     else:
         raise TypeError(f"target must be a name in {sorted(TARGETS)} or a function, got {target!r}")
+    out = jax.eval_shape(f, jax.ShapeDtypeStruct((n, dim), jnp.float32))
+    if getattr(out, "shape", None) != (n, 1):
+        raise ValueError(f"target must return shape {(n, 1)}, got {getattr(out, 'shape', out)}")
+    return _regression(key, n, dim, f, jnp.float32(noise))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _regression(key, n, dim, f, noise) -> tuple[Array, Array]:
     k_x, k_n = jax.random.split(key)
     x = jax.random.uniform(k_x, (n, dim), jnp.float32, -1.0, 1.0)
     y = jnp.asarray(f(x), jnp.float32)
-    if y.shape != (n, 1):
-        raise ValueError(f"target must return shape {(n, 1)}, got {y.shape}")
-    y = y + jnp.float32(noise) * jax.random.normal(k_n, (n, 1), jnp.float32)
-    return x, y
+    return x, y + noise * jax.random.normal(k_n, (n, 1), jnp.float32)
 
 
 # ----------------------------------------------------------------------------
