@@ -1,0 +1,697 @@
+"""Training: jit-compiled steps, epochs as one ``lax.scan``, fit/evaluate, data parallel.
+
+Notes, "Gradient descent", "Stochastic gradient descent" and "Algorithm:
+Gradient descent + Backpropagation". One training step on a mini-batch
+``(x_1..x_m, y_1..y_m)`` is
+
+    C, grad C   = backprop (BP1-BP4) or jax.grad of C = (1/m) sum_j C_{x_j}
+    Delta w     = optimizer(grad C)          e.g. -eta grad C for plain SGD
+    w'          = w + Delta w
+
+and an epoch is one pass over the shuffled training set in ``n // m``
+mini-batches (the remainder is dropped). Here the whole epoch is one compiled
+``lax.scan`` over the mini-batches with the data already on the device, so the
+per-step cost is the arithmetic, not Python: even ``m = 1`` (the notes'
+pattern-by-pattern updates) runs at compiled speed.
+
+Everything the loop carries is one pytree, :class:`TrainState`
+``(params, opt_state, net_state, step, key)``; it is what
+:func:`fnn.checkpoint.save` writes. The shuffle of each epoch is drawn from
+``fold_in(state.key, state.step)``, a pure function of the state, so resuming
+from a checkpoint taken between epochs continues exactly the trajectory of the
+uninterrupted run.
+
+Example::
+
+    from fnn import nn, optim, train, data
+    x, y = data.load("fashion_mnist", "train")
+    net = nn.MLP((784, 256, 256, 10), hidden="relu", output="softmax")
+    state, history = train.fit(net, "log_likelihood", optim.adam(1e-3), (x, y),
+                               epochs=10, batch_size=128, key=jax.random.key(0))
+    test_cost, test_acc = train.evaluate(net, state, *data.load("fashion_mnist", "test"),
+                                         "log_likelihood")
+
+Data parallel
+-------------
+``fit(..., devices=jax.devices())`` (or :func:`make_epoch` / :func:`make_step`
+with ``devices=``) builds a 1-D :class:`jax.sharding.Mesh` with axis ``"data"``.
+The training set and the :class:`TrainState` are replicated on every device
+(``PartitionSpec()``); inside the compiled epoch each mini-batch is split
+along its example axis (``PartitionSpec("data")``), so each device computes
+the forward and backward pass of ``m / n_devices`` examples and the compiler
+inserts the all-reduce that averages the gradients. The batches, the shuffle
+and the arithmetic are those of a single device: the trajectory is the same up
+to float32 rounding of the reduction order. ``batch_size`` must be a multiple
+of the number of devices.
+
+Multi-host: fnn adds no launcher. Start one Python process per host with your
+cluster's launcher (SLURM, ``mpirun``, a Kubernetes job, ...) and call
+``jax.distributed.initialize()`` (with ``coordinator_address``,
+``num_processes`` and ``process_id`` where they cannot be detected) before
+anything else touches JAX. ``jax.devices()`` then lists the devices of every
+host; pass them as ``devices=`` and let every process load the *same*
+training set and call :func:`fit` with the same arguments and seed (each
+process places the data on its own devices; the mesh spans all of them). Only
+process 0 should write checkpoints and files (``jax.process_index() == 0``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.typing import ArrayLike, DTypeLike
+
+from fnn import backprop as _backprop
+from fnn import costs as _costs
+from fnn import data as _data
+from fnn import optim as _optim
+from fnn.nn import MLP, Params
+
+Array = jax.Array
+
+__all__ = [
+    "TrainState",
+    "Metrics",
+    "init_state",
+    "make_step",
+    "make_epoch",
+    "fit",
+    "evaluate",
+    "GRAD_METHODS",
+]
+
+GRAD_METHODS = ("backprop", "autodiff")
+
+
+class TrainState(NamedTuple):
+    """Everything a training loop carries, as one pytree.
+
+    Attributes:
+      params: the network's parameters (tuple of ``{"W", "b", ...}`` per layer).
+      opt_state: the optimizer's state (``optimizer.init(params)``).
+      net_state: the network's non-trainable state (batch-norm running
+        statistics; ``()`` without batch norm).
+      step: int32 scalar, the number of updates done so far.
+      key: the run's PRNG key; never consumed: each epoch's shuffle uses
+        ``fold_in(key, step)``.
+    """
+
+    params: Params
+    opt_state: Any
+    net_state: Any
+    step: Array
+    key: Array
+
+
+class Metrics(NamedTuple):
+    """Per-step metrics (scalars for a step, ``(n_batches,)`` arrays for an epoch).
+
+    ``cost``: the mini-batch cost before the update; ``accuracy``: the
+    mini-batch accuracy before the update (training mode); ``rate``: the
+    learning rate the update used (NaN when the optimizer has no single
+    ``scale`` to read it from).
+    """
+
+    cost: Array
+    accuracy: Array
+    rate: Array
+
+
+# --------------------------------------------------------------------------
+# validation (public boundary, outside jit)
+
+
+def _check_net(net: Any) -> MLP:
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an fnn.nn.MLP, got {type(net).__name__}")
+    return net
+
+
+def _check_optimizer(optimizer: Any) -> _optim.Transform:
+    if not isinstance(optimizer, _optim.Transform):
+        raise TypeError(
+            f"optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)), got {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def _check_grad(grad: Any) -> str:
+    if grad not in GRAD_METHODS:
+        raise ValueError(f"grad must be one of {list(GRAD_METHODS)}, got {grad!r}")
+    return grad
+
+
+def _check_int(value: Any, name: str, low: int, high: int | None = None, what: str = "") -> int:
+    expected = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]{what}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return int(value)
+
+
+def _check_key(key: Any) -> Array:
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.ndim == 0:
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
+    raise TypeError(
+        f"key must be a jax.random key (jax.random.key(seed)), got "
+        f"{getattr(key, 'dtype', type(key).__name__)} of shape {getattr(key, 'shape', ())}"
+    )
+
+
+def _check_state(state: Any) -> TrainState:
+    if not isinstance(state, TrainState):
+        raise TypeError(f"state must be an fnn.train.TrainState (train.init_state(...)), got {type(state).__name__}")
+    return state
+
+
+def _check_data(net: MLP, x: Any, y: Any, name: str = "train") -> tuple[Array, Array]:
+    """Place ``(x, y)`` on the device and check them against the network (host-side, once)."""
+    if isinstance(x, jax.Array):
+        pass
+    else:
+        x = np.asarray(x)
+    if isinstance(y, jax.Array):
+        pass
+    else:
+        y = np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != net.sizes[0]:
+        raise ValueError(
+            f"{name} x must have shape (n, {net.sizes[0]}) (net.sizes[0] = {net.sizes[0]} inputs), got shape {x.shape}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{name} x must hold numbers, got dtype {x.dtype}")
+    if y.ndim < 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name} x and y must hold the same number of examples, got {x.shape[0]} (x: {x.shape}) "
+            f"and {y.shape[0] if y.ndim else 'none'} (y: {y.shape})"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} data must hold at least one example, got x of shape {x.shape}")
+    n_out = net.sizes[-1]
+    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == 1:
+        lo, hi = int(jnp.min(y)), int(jnp.max(y))
+        if lo < 0 or hi >= n_out:
+            hint = " (for a single output unit pass 0/1 targets of shape (n, 1))" if n_out == 1 else ""
+            raise ValueError(
+                f"{name} y must hold class labels in [0, {n_out - 1}] for an output layer of "
+                f"net.sizes[-1] = {n_out} units, got labels in [{lo}, {hi}]{hint}"
+            )
+    elif y.ndim == 2 and y.shape[1] == n_out:
+        pass
+    else:
+        raise ValueError(
+            f"{name} y must be integer labels of shape ({x.shape[0]},) or targets of shape "
+            f"({x.shape[0]}, {n_out}) (net.sizes[-1] = {n_out}), got shape {y.shape} and dtype {y.dtype}"
+        )
+    return x, y
+
+
+# --------------------------------------------------------------------------
+# state
+
+
+def init_state(net: MLP, optimizer: _optim.Transform, key: Array, dtype: DTypeLike = jnp.float32) -> TrainState:
+    """A fresh :class:`TrainState`: ``params = net.init(k1, dtype)``, ``opt_state =
+    optimizer.init(params)``, ``net_state = net.init_state(dtype)``, ``step = 0``.
+
+    ``key`` is split in two: one half initializes the parameters, the other is
+    kept as the state's key for the shuffles.
+    """
+    net = _check_net(net)
+    optimizer = _check_optimizer(optimizer)
+    key = _check_key(key)
+    k_init, k_run = jax.random.split(key)
+    params = net.init(k_init, dtype)
+    return TrainState(
+        params=params,
+        opt_state=optimizer.init(params),
+        net_state=net.init_state(dtype),
+        step=jnp.zeros((), jnp.int32),
+        key=k_run,
+    )
+
+
+# --------------------------------------------------------------------------
+# the step
+
+
+def _rate_reader(opt_state: Any) -> Callable[[Any], Array]:
+    try:
+        _optim.current_rate(opt_state)
+    except ValueError:
+        return lambda s: jnp.full((), jnp.nan, jnp.float32)
+    return lambda s: jnp.asarray(_optim.current_rate(s)).astype(jnp.float32)
+
+
+def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str, read_rate) -> Callable:
+    """The pure (unjitted) step ``(state, x, y) -> (state, Metrics)``."""
+
+    def step(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
+        x = x.astype(jax.tree_util.tree_leaves(state.params)[0].dtype)
+        value, grads, net_state = _backprop.value_grad_and_state(
+            net, cost, state.params, state.net_state, x, y, method=grad
+        )
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = _optim.apply_updates(state.params, updates)
+        # The same forward pass the gradient computed (XLA merges the duplicate):
+        # the batch accuracy costs an argmax, not a second forward pass.
+        out = net.forward(state.params, x, state.net_state, train=True).z[-1]
+        metrics = Metrics(
+            cost=value.astype(jnp.float32),
+            accuracy=_costs.accuracy(out, y),
+            rate=read_rate(state.opt_state),
+        )
+        new = TrainState(params, opt_state, net_state, state.step + 1, state.key)
+        return new, metrics
+
+    return step
+
+
+class _Mesh(NamedTuple):
+    mesh: Mesh
+    replicated: NamedSharding
+    batch: NamedSharding  # (m, ...) split over examples
+    batches: NamedSharding  # (n_batches, m, ...) split over examples
+
+
+def _mesh(devices: Sequence[Any] | Mesh | None) -> _Mesh | None:
+    if devices is None:
+        return None
+    if isinstance(devices, Mesh):
+        if devices.axis_names != ("data",):
+            raise ValueError(f"devices must be a 1-D Mesh with axis 'data', got axis names {devices.axis_names}")
+        mesh = devices
+    else:
+        devs = list(devices)
+        if not devs or not all(isinstance(d, jax.Device) for d in devs):
+            raise TypeError(f"devices must be a non-empty list of jax devices (jax.devices()) or a Mesh, got {devices!r}")
+        mesh = Mesh(np.array(devs), ("data",))
+    return _Mesh(
+        mesh,
+        NamedSharding(mesh, PartitionSpec()),
+        NamedSharding(mesh, PartitionSpec("data")),
+        NamedSharding(mesh, PartitionSpec(None, "data")),
+    )
+
+
+def _n_devices(m: _Mesh | None) -> int:
+    return 1 if m is None else m.mesh.devices.size
+
+
+def make_step(
+    net: MLP,
+    cost: str | _costs.Cost,
+    optimizer: _optim.Transform,
+    grad: str = "backprop",
+    devices: Sequence[Any] | Mesh | None = None,
+) -> Callable[[TrainState, ArrayLike, ArrayLike], tuple[TrainState, Metrics]]:
+    """A jitted, pure training step ``step(state, x, y) -> (state, metrics)``.
+
+    One update of "Algorithm: Gradient descent + Backpropagation" on the
+    mini-batch ``x`` ``(m, n_0)``, ``y`` ``(m,)`` labels or ``(m, n_L)`` targets:
+    ``C, g = grad C(w)``; ``Delta w, opt_state = optimizer(g)``; ``w' = w + Delta w``.
+    ``grad="backprop"`` uses BP1-BP4 by hand, ``"autodiff"`` ``jax.grad``: same
+    result to rounding, same speed. ``metrics`` is :class:`Metrics` of scalars.
+
+    With ``devices`` (a list or a 1-D ``Mesh`` with axis ``"data"``) the batch
+    is split over the devices and the state is replicated (see the module
+    docstring); ``m`` must be a multiple of the number of devices.
+    """
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    optimizer = _check_optimizer(optimizer)
+    grad = _check_grad(grad)
+    mesh = _mesh(devices)
+    reader: list = []
+
+    def step(state, x, y):
+        return _step_fn(net, cost, optimizer, grad, reader[0])(state, x, y)
+
+    if mesh is None:
+        jitted = jax.jit(step)
+    else:
+        jitted = jax.jit(
+            step,
+            in_shardings=(mesh.replicated, mesh.batch, mesh.batch),
+            out_shardings=(mesh.replicated, mesh.replicated),
+        )
+
+    @functools.wraps(step)
+    def run(state: TrainState, x: ArrayLike, y: ArrayLike) -> tuple[TrainState, Metrics]:
+        state = _check_state(state)
+        if not reader:
+            reader.append(_rate_reader(state.opt_state))
+        if mesh is not None and jnp.shape(x)[0] % _n_devices(mesh):
+            raise ValueError(
+                f"x must hold a multiple of the {_n_devices(mesh)} devices' count of examples, got {jnp.shape(x)[0]}"
+            )
+        return jitted(state, x, y)
+
+    run.jitted = jitted  # for inspection (e.g. jitted._cache_size())
+    return run
+
+
+# --------------------------------------------------------------------------
+# the epoch
+
+
+def _epoch_fn(step: Callable, batch_size: int, mesh: _Mesh | None) -> Callable:
+    """The pure epoch ``(state, x, y) -> (state, Metrics of (n_batches,) arrays)``."""
+
+    def epoch(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
+        key = jax.random.fold_in(state.key, state.step)
+        xb, yb = _data.batches(x, y, batch_size, key=key)  # (n_batches, m, ...), shuffled
+        if mesh is not None:
+            xb = jax.lax.with_sharding_constraint(xb, mesh.batches)
+            yb = jax.lax.with_sharding_constraint(yb, mesh.batches)
+        return jax.lax.scan(lambda s, b: step(s, *b), state, (xb, yb))
+
+    return epoch
+
+
+def make_epoch(
+    net: MLP,
+    cost: str | _costs.Cost,
+    optimizer: _optim.Transform,
+    batch_size: int,
+    grad: str = "backprop",
+    devices: Sequence[Any] | Mesh | None = None,
+    donate: bool = False,
+) -> Callable[[TrainState, Array, Array], tuple[TrainState, Metrics]]:
+    """One epoch as one jitted ``lax.scan``: ``epoch(state, x, y) -> (state, metrics)``.
+
+    Notes, "Stochastic gradient descent": the ``n`` examples are shuffled with
+    ``jax.random.permutation(fold_in(state.key, state.step), n)``, cut into
+    ``n // batch_size`` mini-batches (the last ``n mod batch_size`` of the
+    shuffled order are dropped) and the step of :func:`make_step` is scanned
+    over them. ``x`` ``(n, n_0)`` and ``y`` should already be on the device
+    (``jax.device_put``); nothing returns to the host until the epoch ends.
+    ``metrics`` holds ``(n_batches,)`` arrays, one entry per step.
+
+    ``donate=True`` lets XLA reuse the input state's buffers for the output
+    (the state passed in is then invalid); :func:`fit` does so.
+    ``devices``: data parallel, as in :func:`make_step`.
+    """
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    optimizer = _check_optimizer(optimizer)
+    grad = _check_grad(grad)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    if not isinstance(donate, bool):
+        raise TypeError(f"donate must be a bool, got {donate!r}")
+    mesh = _mesh(devices)
+    if batch_size % _n_devices(mesh):
+        raise ValueError(
+            f"batch_size must be a multiple of the number of devices ({_n_devices(mesh)}), got {batch_size}"
+        )
+    reader: list = []
+
+    def epoch(state, x, y):
+        step = _step_fn(net, cost, optimizer, grad, reader[0])
+        return _run_epoch(step, batch_size, mesh, state, x, y)
+
+    kwargs: dict[str, Any] = {"donate_argnums": (0,)} if donate else {}
+    if mesh is not None:
+        kwargs.update(
+            in_shardings=(mesh.replicated, mesh.replicated, mesh.replicated),
+            out_shardings=(mesh.replicated, mesh.replicated),
+        )
+    jitted = jax.jit(epoch, **kwargs)
+
+    def run(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
+        state = _check_state(state)
+        if not reader:
+            reader.append(_rate_reader(state.opt_state))
+        n = jnp.shape(x)[0]
+        _check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
+        return jitted(state, x, y)
+
+    run.jitted = jitted
+    run.batch_size = batch_size
+    run.mesh = mesh
+    run.prepare = lambda state: reader.append(_rate_reader(state.opt_state)) if not reader else None
+    return run
+
+
+def _run_epoch(step, batch_size, mesh, state, x, y):
+    # A module-level function so tests can wrap it with chex.assert_max_traces.
+    return _epoch_fn(step, batch_size, mesh)(state, x, y)
+
+
+# --------------------------------------------------------------------------
+# evaluation
+
+
+@functools.lru_cache(maxsize=64)
+def _eval_fn(net: MLP, cost: _costs.Cost) -> Callable:
+    def batch_sums(params, net_state, x, y):
+        x = x.astype(jax.tree_util.tree_leaves(params)[0].dtype)
+        a = net.forward(params, x, net_state, train=False).a[-1]
+        m = jnp.float32(x.shape[0])
+        value = cost.value(a, y, net.output).astype(jnp.float32)
+        acc = _costs.accuracy(net.output(a), y)
+        return value * m, acc * m
+
+    def run(params, net_state, xb, yb, x_rest, y_rest):
+        def body(carry, b):
+            c, a = batch_sums(params, net_state, *b)
+            return (carry[0] + c, carry[1] + a), None
+
+        zero = jnp.zeros((), jnp.float32)
+        (c, a), _ = jax.lax.scan(body, (zero, zero), (xb, yb))
+        if x_rest.shape[0]:
+            c_r, a_r = batch_sums(params, net_state, x_rest, y_rest)
+            c, a = c + c_r, a + a_r
+        return c, a
+
+    return jax.jit(run)
+
+
+def evaluate(
+    net: MLP,
+    state: TrainState | Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    cost: str | _costs.Cost,
+    batch_size: int = 1000,
+) -> tuple[float, float]:
+    """Mean cost and accuracy of the network on ``(x, y)``, in inference mode.
+
+    ``C = (1/n) sum_x C_x`` and the fraction of examples whose largest output
+    is the label (``fnn.costs.accuracy``), computed in chunks of
+    ``batch_size`` examples (memory only: the result does not depend on it)
+    with ``train=False`` (batch norm uses its running statistics).
+    ``state`` is a :class:`TrainState` or bare parameters.
+    Returns Python floats ``(cost, accuracy)``.
+    """
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    if isinstance(state, TrainState):
+        params, net_state = state.params, state.net_state
+    else:
+        params, net_state = state, net.init_state()
+    net.check_params(params)
+    x, y = _check_data(net, x, y, name="evaluate")
+    n = x.shape[0]
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    m = min(batch_size, n)
+    nb = n // m
+    xb = x[: nb * m].reshape((nb, m) + x.shape[1:])
+    yb = y[: nb * m].reshape((nb, m) + y.shape[1:])
+    c, a = _eval_fn(net, cost)(params, net_state, xb, yb, x[nb * m :], y[nb * m :])
+    return float(c) / n, float(a) / n
+
+
+# --------------------------------------------------------------------------
+# fit
+
+
+def _progress(epochs: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # plain lines instead of a bar
+        return None
+    return tqdm(total=epochs, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+
+def _first_bad(costs: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(costs))
+    return int(bad[0]) if bad.size else None
+
+
+def fit(
+    net: MLP,
+    cost: str | _costs.Cost,
+    optimizer: _optim.Transform,
+    train: tuple[ArrayLike, ArrayLike],
+    epochs: int,
+    batch_size: int,
+    key: Array | None = None,
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
+    grad: str = "backprop",
+    progress: bool = True,
+    devices: Sequence[Any] | Mesh | None = None,
+    callback: Callable[[int, TrainState, dict], Any] | None = None,
+    state: TrainState | None = None,
+    dtype: DTypeLike = jnp.float32,
+) -> tuple[TrainState, dict[str, list]]:
+    """Train ``net`` by mini-batch gradient descent for ``epochs`` epochs.
+
+    Notes, "Algorithm: Gradient descent + Backpropagation": an outer loop over
+    epochs, an inner loop over shuffled mini-batches — here each epoch is one
+    compiled ``lax.scan`` (:func:`make_epoch`).
+
+    Args:
+      net, cost, optimizer: the network, a cost name or object, an
+        ``fnn.optim`` transform.
+      train: ``(x, y)``, ``x`` of shape ``(n, net.sizes[0])``, ``y`` integer
+        labels ``(n,)`` in ``[0, net.sizes[-1])`` or targets ``(n, net.sizes[-1])``.
+        Placed on the device(s) once with ``jax.device_put``.
+      epochs: epochs to run now (>= 1).
+      batch_size: ``m``, in ``[1, n]``; a multiple of the number of devices.
+      key: ``jax.random.key(seed)``: initializes the parameters and seeds the
+        shuffles (:func:`init_state`). Not needed when ``state`` is given.
+      validation: optional ``(x, y)`` evaluated (inference mode) after each epoch.
+      grad: ``"backprop"`` (BP1-BP4) or ``"autodiff"`` (``jax.grad``).
+      progress: show a tqdm bar (one line per epoch if tqdm is missing).
+      devices: data parallel over these devices (see the module docstring).
+      callback: ``callback(epoch, state, record)`` after each epoch (``epoch``
+        counts from 1 within this call, ``record`` is that epoch's history
+        entry); returning ``True`` stops training.
+      state: resume from this :class:`TrainState` (e.g. ``checkpoint.load``);
+        the shuffles continue where they stopped, so ``fit`` for ``a`` epochs,
+        then ``fit(..., state=s)`` for ``b`` more equals one fit of ``a + b``.
+        Its buffers are left intact.
+      dtype: parameter dtype for a fresh state (float32).
+
+    Returns:
+      ``(state, history)``; ``history`` maps ``"epoch"``, ``"step"`` (updates
+      done at the epoch's end), ``"cost"`` and ``"accuracy"`` (means over the
+      epoch's mini-batches, measured before each update), ``"val_cost"``,
+      ``"val_accuracy"`` (None without validation), ``"rate"`` (rate of the
+      epoch's last update), ``"examples_per_s"``, ``"epoch_s"`` to per-epoch
+      lists, and ``"compile_s"`` to the compilation time in seconds.
+
+    Raises:
+      ValueError / TypeError: bad arguments (named in the message).
+      FloatingPointError: the cost became NaN or inf; the message names the
+        step (counting from 1 over the whole run) and the epoch.
+    """
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    optimizer = _check_optimizer(optimizer)
+    grad = _check_grad(grad)
+    if not isinstance(train, (tuple, list)) or len(train) != 2:
+        raise TypeError(f"train must be a pair (x, y), got {type(train).__name__}")
+    x, y = _check_data(net, *train, name="train")
+    n = x.shape[0]
+    epochs = _check_int(epochs, "epochs", 1)
+    batch_size = _check_int(batch_size, "batch_size", 1, n, " (the number of training examples)")
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError(f"validation must be a pair (x, y) or None, got {type(validation).__name__}")
+        vx, vy = _check_data(net, *validation, name="validation")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    mesh = _mesh(devices)
+    if batch_size % _n_devices(mesh):
+        raise ValueError(
+            f"batch_size must be a multiple of the number of devices ({_n_devices(mesh)}), got {batch_size}"
+        )
+    if state is None:
+        if key is None:
+            raise ValueError("key must be a jax.random key when no state is given, got None")
+        state = init_state(net, optimizer, key, dtype)
+    else:
+        state = _check_state(state)
+        net.check_params(state.params)
+    dtype = jax.tree_util.tree_leaves(state.params)[0].dtype
+
+    # Place everything once; the epoch donates the state, so copy a caller's state.
+    data_sharding = mesh.replicated if mesh is not None else None
+    put = (lambda a: jax.device_put(a, data_sharding)) if mesh is not None else jax.device_put
+    x = put(jnp.asarray(x, dtype) if not isinstance(x, jax.Array) else x.astype(dtype))
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        y = y.astype(jnp.int32)
+    else:
+        y = jnp.asarray(y, dtype) if not isinstance(y, jax.Array) else y.astype(dtype)
+    y = put(y)
+    state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
+    state = state._replace(step=jnp.asarray(state.step, jnp.int32))
+    if mesh is not None:
+        state = jax.device_put(state, mesh.replicated)
+    if validation is not None:
+        vx, vy = put(vx), put(vy)
+
+    epoch_fn = make_epoch(net, cost, optimizer, batch_size, grad=grad, devices=mesh.mesh if mesh else None, donate=True)
+    epoch_fn.prepare(state)
+    t0 = time.perf_counter()
+    compiled = epoch_fn.jitted.lower(state, x, y).compile()
+    compile_s = time.perf_counter() - t0
+
+    nb = n // batch_size
+    history: dict[str, Any] = {
+        k: []
+        for k in ("epoch", "step", "cost", "accuracy", "val_cost", "val_accuracy", "rate", "examples_per_s", "epoch_s")
+    }
+    history["compile_s"] = compile_s
+    bar = _progress(epochs, progress)
+    start_step = int(state.step)
+    try:
+        for e in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            state, metrics = compiled(state, x, y)
+            costs_np = np.asarray(metrics.cost)  # one transfer per epoch
+            dt = time.perf_counter() - t0
+            bad = _first_bad(costs_np)
+            if bad is not None:
+                step_no = start_step + (e - 1) * nb + bad + 1
+                raise FloatingPointError(
+                    f"cost became {costs_np[bad]} at step {step_no} (epoch {e} of this run, "
+                    f"mini-batch {bad + 1} of {nb}); lower the learning rate or check the data"
+                )
+            record = {
+                "epoch": e,
+                "step": start_step + e * nb,
+                "cost": float(costs_np.mean()),
+                "accuracy": float(np.asarray(metrics.accuracy).mean()),
+                "rate": float(np.asarray(metrics.rate)[-1]),
+                "examples_per_s": nb * batch_size / dt,
+                "epoch_s": dt,
+                "val_cost": None,
+                "val_accuracy": None,
+            }
+            if validation is not None:
+                record["val_cost"], record["val_accuracy"] = evaluate(net, state, vx, vy, cost)
+            for k, v in record.items():
+                history[k].append(v)
+            line = f"cost {record['cost']:.4f} acc {record['accuracy']:.4f}"
+            if validation is not None:
+                line += f" val_acc {record['val_accuracy']:.4f}"
+            line += f" {record['examples_per_s']:.0f} ex/s"
+            if bar is not None:
+                bar.set_postfix_str(line, refresh=False)
+                bar.update(1)
+            elif progress:
+                print(f"epoch {e}/{epochs}: {line}", file=sys.stderr, flush=True)
+            if callback is not None and callback(e, state, record) is True:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return state, history
