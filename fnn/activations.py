@@ -105,7 +105,8 @@ def _tanh_deriv(a: Array) -> Array:
 
 
 def _relu(a: Array) -> Array:
-    return jnp.maximum(a, jnp.zeros_like(a))
+    # jax.nn.relu's derivative at the kink is 0, matching _relu_deriv; jnp.maximum's would be 1/2.
+    return jax.nn.relu(a)
 
 
 def _relu_deriv(a: Array) -> Array:
@@ -121,7 +122,7 @@ def _softmax(a: Array) -> Array:
 def _softmax_jacobian(a: Array) -> Array:
     # d z_i / d a_j = z_i (1[i == j] - z_j).
     z = _softmax(a)
-    eye = jnp.eye(z.shape[-1], dtype=z.dtype)
+    eye = jnp.broadcast_to(jnp.eye(z.shape[-1], dtype=z.dtype), z.shape + z.shape[-1:])
     return z[..., :, None] * (eye - z[..., None, :])
 
 

@@ -1,0 +1,66 @@
+"""Activations: each derivative equals jax.grad of its function."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fnn import activations
+
+GRID = jnp.linspace(-6.0, 6.0, 241)
+
+
+@pytest.mark.parametrize("name", ["linear", "sigmoid", "tanh", "relu", "step", "sign"])
+def test_derivative_equals_jax_grad_on_a_grid(name, x64):
+    act = activations.get(name)
+    a = jnp.linspace(-6.0, 6.0, 241, dtype=jnp.float64)
+    if name in ("relu", "step", "sign"):
+        a = a[jnp.abs(a) > 1e-3]  # away from the kink / jump
+    expected = jax.vmap(jax.grad(lambda t: act(t)))(a)
+    np.testing.assert_allclose(act.deriv(a), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_sigmoid_derivative_is_sigma_times_one_minus_sigma():
+    s = activations.sigmoid(GRID)
+    np.testing.assert_allclose(activations.sigmoid.deriv(GRID), s * (1 - s), rtol=1e-6)
+
+
+def test_step_and_sign_follow_the_perceptron_threshold():
+    a = jnp.array([-2.0, 0.0, 1e-7, 3.0])
+    np.testing.assert_array_equal(activations.step(a), [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(activations.sign(a), [-1.0, -1.0, 1.0, 1.0])
+
+
+def test_softmax_rows_sum_to_one_and_lie_strictly_inside_unit_interval():
+    a = jax.random.normal(jax.random.key(0), (50, 7)) * 3
+    z = activations.softmax(a)
+    np.testing.assert_allclose(jnp.sum(z, axis=-1), 1.0, rtol=1e-6)
+    assert bool(jnp.all((z > 0) & (z < 1)))
+
+
+def test_softmax_is_finite_at_logits_of_plus_minus_1000():
+    z = activations.softmax(jnp.array([[1000.0, -1000.0, 0.0], [1000.0, 1000.0, -1000.0]]))
+    assert bool(jnp.all(jnp.isfinite(z)))
+    np.testing.assert_allclose(z, [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]], atol=1e-7)
+
+
+def test_softmax_jacobian_and_vjp_equal_jax_jacobian(x64):
+    a = jax.random.normal(jax.random.key(1), (4, 5), jnp.float64)
+    g = jax.random.normal(jax.random.key(2), (4, 5), jnp.float64)
+    jac = jax.vmap(jax.jacobian(activations.softmax.fn))(a)
+    np.testing.assert_allclose(activations.softmax.deriv(a), jac, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        activations.softmax.vjp(a, g), jnp.einsum("bij,bi->bj", jac, g), rtol=1e-12, atol=1e-15
+    )
+
+
+def test_unknown_activation_name_is_a_value_error_listing_the_choices():
+    with pytest.raises(ValueError, match=r"activation must be one of .*'sigmoid'.*got 'sigmod'"):
+        activations.get("sigmod")
+    with pytest.raises(TypeError, match="activation must be a name"):
+        activations.get(3)
+
+
+def test_activations_are_hashable_for_static_jit_arguments():
+    assert hash(activations.get("relu")) == hash(activations.relu)
+    assert activations.get("tanh") is activations.tanh
