@@ -191,7 +191,10 @@ def update(w: ArrayLike, x: ArrayLike, y: ArrayLike, eta: float = 1.0) -> tuple[
     ya = jnp.asarray(y)
     if ya.shape != () or float(ya) not in (-1.0, 1.0):
         raise ValueError(f"y must be one label in {{-1, +1}}, got {np.asarray(ya).tolist()}")
-    return _update(wa, xa, ya.astype(xa.dtype), jnp.asarray(eta, xa.dtype))
+    return _update_jit(wa, xa, ya.astype(xa.dtype), jnp.asarray(eta, xa.dtype))
+
+
+_update_jit = jax.jit(_update)
 
 
 # --------------------------------------------------------------------------
@@ -376,7 +379,8 @@ def convergence_bound(x: ArrayLike, y: ArrayLike, w_star: ArrayLike) -> Array:
 class MarginResult(NamedTuple):
     """What :func:`max_margin` returns.
 
-    w:            ``(d + 1,)`` augmented weights, the best found.
+    w:            ``(d + 1,)`` augmented weights: the sweep's iterate with the
+                  largest margin.
     margin:       its margin ``min_n y_n w . x_n / ||w||`` (a lower bound on the
                   largest margin ``gamma*``; <= 0 when it does not separate).
     margin_upper: an upper bound on ``gamma*`` from weak duality
@@ -410,21 +414,22 @@ def _max_margin(xa, y, max_sweeps, tol):
         return low.astype(xa.dtype), up.astype(xa.dtype)
 
     def sweep(carry):
-        w, a, s, _, _ = carry
+        w, a, s, best_w, best_low, _ = carry
         w, a = lax.scan(coord, w, (a, yx, sq))
         low, up = bounds(w, a)
-        return w, a, s + 1, low, up
+        better = low > best_low  # the iterates' margins are not monotone: keep the best
+        return (w, a, s + 1, jnp.where(better, w, best_w), jnp.maximum(low, best_low), up)
 
     def more(carry):
-        s, low, up = carry[2], carry[3], carry[4]
+        s, low, up = carry[2], carry[4], carry[5]
         gap_open = jnp.logical_or(low <= 0, low < (1.0 - tol) * up)
         return jnp.logical_and(s < max_sweeps, gap_open)
 
     w0 = jnp.zeros((xa.shape[1],), xa.dtype)
     a0 = jnp.zeros((xa.shape[0],), xa.dtype)
-    init = (w0, a0, jnp.zeros((), jnp.int32), jnp.asarray(-jnp.inf, xa.dtype),
+    init = (w0, a0, jnp.zeros((), jnp.int32), w0, jnp.asarray(-jnp.inf, xa.dtype),
             jnp.asarray(jnp.inf, xa.dtype))
-    w, a, s, low, up = lax.while_loop(more, sweep, init)
+    _, _, s, w, low, up = lax.while_loop(more, sweep, init)
     return MarginResult(w, low, up, low > 0, s)
 
 
