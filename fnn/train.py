@@ -233,10 +233,14 @@ def init_state(net: MLP, optimizer: _optim.Transform, key: Array, dtype: DTypeLi
     key = _check_key(key)
     k_init, k_run = jax.random.split(key)
     params = net.init(k_init, dtype)
+    if net.stateful:  # batch norm: init returns (params, running statistics)
+        params, net_state = params
+    else:
+        net_state = net.init_state(dtype)
     return TrainState(
         params=params,
         opt_state=optimizer.init(params),
-        net_state=net.init_state(dtype),
+        net_state=net_state,
         step=jnp.zeros((), jnp.int32),
         key=k_run,
     )
