@@ -28,6 +28,7 @@ gradient-equivalence test users can run on their own models.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -36,6 +37,7 @@ from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
 from fnn import costs as _costs
+from fnn import norm as _norm
 from fnn.nn import MLP, Params
 
 Array = jax.Array
@@ -59,31 +61,44 @@ def _check_net(net: Any) -> MLP:
     return net
 
 
-def loss(net: MLP, cost: str | _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike) -> Array:
-    """The mean cost ``C = (1/n) sum_x C_x`` of the network on a batch."""
-    net = _check_net(net)
-    cost = _costs.get(cost)
-    return cost.value(net.forward(params, x).a[-1], y, net.output)
+def _state_for(net: MLP, params: Params, state: Any, train: bool) -> Any:
+    # Batch norm in training mode normalizes with the batch's statistics, so the cost and its
+    # gradient do not depend on the running statistics: a missing state may be filled in.
+    if net.stateful and state is None and train:
+        return net.init_state(params[0]["W"].dtype)
+    return () if not net.stateful and state is None else state
 
 
-def value_and_grad(
-    net: MLP, cost: str | _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike
-) -> tuple[Array, Params]:
-    """The mean cost over the batch and its gradient, by BP1-BP4.
+def loss(
+    net: MLP,
+    cost: str | _costs.Cost,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    state: Any = None,
+    train: bool = True,
+) -> Array:
+    """The mean cost ``C = (1/n) sum_x C_x`` of the network on a batch.
 
-    Args:
-      net: the network description.
-      cost: a cost name or :class:`fnn.costs.Cost`.
-      params: the network's parameters (tuple of ``{"W", "b"}``).
-      x: inputs ``(n, n_0)``.
-      y: integer labels ``(n,)`` or targets ``(n, n_L)``.
-
-    Returns:
-      ``(C, grads)`` with ``grads`` in the structure of ``params``.
+    ``state``/``train`` matter only with batch norm: ``train=True`` (default,
+    the cost that training minimizes) uses the batch's statistics and needs no
+    state; ``train=False`` (evaluation) uses the running statistics in ``state``.
     """
+    return _loss_and_state(net, cost, params, x, y, state, train)[0]
+
+
+def _loss_and_state(net, cost, params, x, y, state, train):
     net = _check_net(net)
     cost = _costs.get(cost)
-    trace = net.forward(params, x)
+    trace = net.forward(params, x, _state_for(net, params, state, train), train)
+    return cost.value(trace.a[-1], y, net.output), trace.state
+
+
+def _backprop(
+    net: MLP, cost: _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike, state: Any, train: bool
+) -> tuple[Array, Params, Any]:
+    """BP1-BP4 with the normalization step; returns ``(C, grads, new_state)``."""
+    trace = net.forward(params, x, _state_for(net, params, state, train), train)
     a_out = trace.a[-1]
     value = cost.value(a_out, y, net.output)
     n = a_out.shape[0]
@@ -91,16 +106,69 @@ def value_and_grad(
     delta = cost.delta(a_out, y, net.output) / n
     grads: list[dict[str, Array]] = []
     for l in reversed(range(net.n_layers)):
-        grads.append(
-            {
-                "W": delta.T @ trace.z[l],  # BP4: dC/dw_jk = z_k^{l-1} delta_j^l (summed over the batch)
-                "b": jnp.sum(delta, axis=0),  # BP3: dC/db_j = delta_j^l
-            }
-        )
+        g: dict[str, Array] = {}
+        if net.normalized(l):
+            # delta is dC/d(gamma a_hat + beta); carry it back through the normalization to dC/da^l.
+            gamma = params[l]["gamma"]
+            if net.norm == "batch":
+                delta, g["gamma"], g["beta"] = _norm.batch_norm_backward(
+                    delta, trace.a_hat[l], trace.inv_std[l], gamma, train=train, axis_name=net.axis_name
+                )
+            else:
+                delta, g["gamma"], g["beta"] = _norm.layer_norm_backward(
+                    delta, trace.a_hat[l], trace.inv_std[l], gamma
+                )
+        g["W"] = delta.T @ trace.z[l]  # BP4: dC/dw_jk = z_k^{l-1} delta_j^l (summed over the batch)
+        if "b" in params[l]:
+            g["b"] = jnp.sum(delta, axis=0)  # BP3: dC/db_j = delta_j^l
+        grads.append(g)
         if l > 0:
-            # BP2: delta^{l-1} = ((W^l)^T delta^l) (.) sigma'(a^{l-1})
-            delta = net.hidden.vjp(trace.a[l - 1], delta @ params[l]["W"])
-    return value, tuple(reversed(grads))
+            # BP2: delta^{l-1} = ((W^l)^T delta^l) (.) sigma'(input of sigma in layer l-1), where that
+            # input is a^{l-1}, or gamma a_hat^{l-1} + beta when layer l-1 is normalized.
+            pre = trace.a_norm[l - 1] if net.normalized(l - 1) else trace.a[l - 1]
+            delta = net.hidden.vjp(pre, delta @ params[l]["W"])
+    return value, tuple(reversed(grads)), trace.state
+
+
+def value_and_grad(
+    net: MLP,
+    cost: str | _costs.Cost,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    state: Any = None,
+    train: bool = True,
+) -> tuple[Array, Params]:
+    """The mean cost over the batch and its gradient, by BP1-BP4.
+
+    With normalization (``net.norm``), BP2 gets a step through each hidden
+    layer's normalization (notes, "Normalization"; formulas in :mod:`fnn.norm`):
+    with ``delta~ = dC/d(gamma a_hat + beta)`` = BP2's usual product,
+
+        dC/dgamma = sum_n delta~ (.) a_hat,     dC/dbeta = sum_n delta~,
+        delta^l   = inv_std (.) (g - mean(g) - a_hat (.) mean(g (.) a_hat)),   g = gamma (.) delta~,
+
+    the means over the batch (batch norm, training mode: the batch mean and
+    variance depend on every example) or over the layer's units (layer norm);
+    batch norm in inference mode is affine, ``delta^l = inv_std (.) g``.
+
+    Args:
+      net: the network description.
+      cost: a cost name or :class:`fnn.costs.Cost`.
+      params: the network's parameters (tuple of layer dicts).
+      x: inputs ``(n, n_0)``.
+      y: integer labels ``(n,)`` or targets ``(n, n_L)``.
+      state: batch norm's running statistics; needed only with ``train=False``
+        (training mode does not read them). Ignored without batch norm.
+      train: batch norm's mode (default training). Use
+        :func:`value_grad_and_state` to also get the updated running statistics.
+
+    Returns:
+      ``(C, grads)`` with ``grads`` in the structure of ``params``.
+    """
+    net = _check_net(net)
+    value, grads, _ = _backprop(net, _costs.get(cost), params, x, y, state, train)
+    return value, grads
 
 
 def value_grad_and_state(
@@ -111,34 +179,55 @@ def value_grad_and_state(
     x: ArrayLike,
     y: ArrayLike,
     method: str = "backprop",
+    train: bool = True,
 ) -> tuple[Array, Params, Any]:
     """Uniform entry point for training loops: ``(C, grads, new_state)``.
 
     Works for every network: ``state`` is ``net.init_state()`` (``()`` without
-    batch norm) and is returned updated (training mode). ``method`` is
-    ``"backprop"`` (BP1-BP4 by hand) or ``"autodiff"`` (``jax.grad``).
+    batch norm) and is returned updated (training mode: the batch-norm moving
+    averages take one step). ``method`` is ``"backprop"`` (BP1-BP4 by hand) or
+    ``"autodiff"`` (``jax.grad``). Inside ``shard_map`` with ``net.axis_name``
+    set, the gradients are this device's contributions: ``lax.pmean`` them over
+    the axis for the gradient of the global-batch mean cost.
     """
+    net = _check_net(net)
+    cost = _costs.get(cost)
     if method == "backprop":
-        value, grads = value_and_grad(net, cost, params, x, y)
-    elif method == "autodiff":
-        value, grads = autodiff_value_and_grad(net, cost, params, x, y)
-    else:
-        raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
-    return value, grads, state
+        return _backprop(net, cost, params, x, y, state, train)
+    if method == "autodiff":
+        (value, new_state), grads = jax.value_and_grad(
+            lambda p: _loss_and_state(net, cost, p, x, y, state, train), has_aux=True
+        )(params)
+        return value, grads, new_state
+    raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
 
 
-def grad(net: MLP, cost: str | _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike) -> Params:
+def grad(
+    net: MLP,
+    cost: str | _costs.Cost,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    state: Any = None,
+    train: bool = True,
+) -> Params:
     """The gradient ``dC/dparams`` of the mean batch cost, by BP1-BP4 (see :func:`value_and_grad`)."""
-    return value_and_grad(net, cost, params, x, y)[1]
+    return value_and_grad(net, cost, params, x, y, state, train)[1]
 
 
 def autodiff_value_and_grad(
-    net: MLP, cost: str | _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike
+    net: MLP,
+    cost: str | _costs.Cost,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    state: Any = None,
+    train: bool = True,
 ) -> tuple[Array, Params]:
     """The same quantity as :func:`value_and_grad`, by ``jax.value_and_grad`` of :func:`loss`."""
     net = _check_net(net)
     cost = _costs.get(cost)
-    return jax.value_and_grad(lambda p: loss(net, cost, p, x, y))(params)
+    return jax.value_and_grad(lambda p: loss(net, cost, p, x, y, state, train))(params)
 
 
 def per_example_grads(
@@ -148,10 +237,16 @@ def per_example_grads(
 
     Each leaf gets a leading batch axis: ``W`` becomes ``(n, n_out, n_in)``. The
     mean over that axis is :func:`grad` (notes, "Stochastic gradient descent":
-    ``grad C = (1/n) sum_x grad C_x``).
+    ``grad C = (1/n) sum_x grad C_x``). Not defined for batch norm, where each
+    example's cost depends on the whole batch.
     """
     net = _check_net(net)
     cost = _costs.get(cost)
+    if net.norm == "batch":
+        raise ValueError(
+            "net must not use norm='batch' for per_example_grads: under batch norm each example's cost "
+            "depends on the whole batch, so per-example gradients are not defined; use norm='layer' or None"
+        )
     x = jnp.asarray(x)
     y = jnp.asarray(y)
     if x.ndim != 2 or y.shape[:1] != x.shape[:1]:
@@ -205,22 +300,23 @@ def numerical_grad(
         eps = _default_eps(flat.dtype, method)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    h = jnp.asarray(eps, flat.dtype)
+    return _numerical_grad(f, params, jnp.asarray(eps, flat.dtype), method, min(batch_size, flat.size))
+
+
+@partial(jax.jit, static_argnums=(0, 3, 4))
+def _numerical_grad(f: Callable[[Any], ArrayLike], params: Any, h: Array, method: str, batch_size: int) -> Any:
+    # Compiled once per (f, shapes, method, batch_size): repeated calls with the same f do not retrace.
+    flat, unravel = ravel_pytree(params)
 
     def at(i: Array, sign: float) -> Array:
         return jnp.asarray(f(unravel(flat.at[i].add(sign * h))), flat.dtype)
 
-    @jax.jit
-    def all_partials(flat_: Array) -> Array:
-        idx = jnp.arange(flat_.size)
-        if method == "central":
-            diff = lambda i: (at(i, 1.0) - at(i, -1.0)) / (2 * h)
-        else:
-            base = jnp.asarray(f(unravel(flat_)), flat_.dtype)
-            diff = lambda i: (at(i, 1.0) - base) / h
-        return jax.lax.map(diff, idx, batch_size=min(batch_size, flat_.size))
-
-    return unravel(all_partials(flat))
+    if method == "central":
+        diff = lambda i: (at(i, 1.0) - at(i, -1.0)) / (2 * h)
+    else:
+        base = jnp.asarray(f(params), flat.dtype)
+        diff = lambda i: (at(i, 1.0) - base) / h
+    return unravel(jax.lax.map(diff, jnp.arange(flat.size), batch_size=batch_size))
 
 
 class GradCheck(NamedTuple):
@@ -263,14 +359,21 @@ def compare(g: Any, g_ref: Any) -> GradCheck:
 
 
 def check(
-    net: MLP, cost: str | _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike
+    net: MLP,
+    cost: str | _costs.Cost,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    state: Any = None,
+    train: bool = True,
 ) -> GradCheck:
     """Hand-written BP gradient vs ``jax.grad`` of the same cost, per layer.
 
     Run it in float64 (``with jax.enable_x64(True):`` and ``net.init(key,
     jnp.float64)``) to test your own models: agreement to ~1e-12 relative means
-    the two compute the same derivative.
+    the two compute the same derivative. ``state``/``train`` as in
+    :func:`value_and_grad` (batch norm only).
     """
-    g_bp = grad(net, cost, params, x, y)
-    g_ad = autodiff_value_and_grad(net, cost, params, x, y)[1]
+    g_bp = grad(net, cost, params, x, y, state, train)
+    g_ad = autodiff_value_and_grad(net, cost, params, x, y, state, train)[1]
     return compare(g_bp, g_ad)
