@@ -1,0 +1,162 @@
+"""Tests of the ``fnn`` command line (in-process through ``fnn.cli.main``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fnn import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--dataset", "synthetic", "--sizes", "784,16,10", "--epochs", "2", "--batch-size", "50",
+         "--rate", "1e-2", "--no-progress"]
+
+
+def _error(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "blobs"
+    assert cli.main(["train", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_config_history_checkpoint_and_curves(run_dir):
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.npz", "config.json", "curves.png", "history.json"]
+    hist = json.loads((run_dir / "history.json").read_text())
+    assert hist["epoch"] == [1, 2] and len(hist["val_accuracy"]) == 2
+    assert hist["monitor"] == "test"
+    assert hist["test_accuracy"] > 0.8
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["sizes"] == [784, 16, 10] and cfg["dataset"] == "synthetic"
+    # nothing left behind in the parent folder (no temporary folders)
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["blobs"]
+
+
+def test_train_prints_a_final_line_with_test_accuracy(tmp_path, capsys):
+    assert cli.main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out.startswith("test accuracy ") and str(tmp_path / "r") in out
+
+
+def test_evaluate_reports_the_saved_runs_test_accuracy(run_dir, capsys):
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    line = capsys.readouterr().out.strip()
+    hist = json.loads((run_dir / "history.json").read_text())
+    assert line.startswith(f"test accuracy {100 * hist['test_accuracy']:.2f}%")
+    assert cli.main(["evaluate", str(run_dir), "--split", "train"]) == 0
+    assert capsys.readouterr().out.startswith("train accuracy ")
+
+
+def test_existing_run_is_refused_without_overwrite(run_dir, capsys):
+    before = (run_dir / "history.json").read_text()
+    err = _error(capsys, ["train", *SMALL, "--out", str(run_dir)])
+    assert "already holds a run" in err and "--overwrite" in err
+    assert (run_dir / "history.json").read_text() == before
+
+
+def test_overwrite_replaces_a_run_and_validation_holds_out_examples(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli.main(["train", *SMALL, "--epochs", "1", "--out", str(out)]) == 0
+    assert cli.main(["train", *SMALL, "--epochs", "2", "--validation", "200", "--out", str(out), "--overwrite"]) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["epoch"] == [1, 2] and hist["monitor"] == "validation"
+    assert hist["step"] == [1800 // 50, 2 * 1800 // 50]  # 2000 - 200 training examples
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), "--split", "validation"]) == 0
+    assert "on 200 examples of synthetic" in capsys.readouterr().out
+
+
+def test_folder_with_other_files_is_refused_even_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    err = _error(capsys, ["train", *SMALL, "--out", str(out), "--overwrite"])
+    assert "not an fnn run" in err
+    assert (out / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "cifar"], "argument --dataset: must be one of fashion_mnist, mnist, synthetic, got 'cifar'"),
+        (["--optimizer", "lbfgs"], "argument --optimizer: must be one of gd, sgd, momentum, adagrad, rmsprop, adam, adamw, got 'lbfgs'"),
+        (["--schedule", "cyclic"], "argument --schedule: must be one of constant, cosine, linear, exponential"),
+        (["--hidden", "gelu"], "argument --hidden: must be one of"),
+        (["--cost", "hinge"], "argument --cost: must be one of"),
+        (["--norm", "group"], "argument --norm: must be one of none, batch, layer"),
+        (["--sizes", "784,x,10"], "argument --sizes: must be at least two positive integers"),
+        (["--sizes", "100,16,10"], "argument --sizes: the first size must be the data's width 784 (synthetic), got 100"),
+        (["--sizes", "784,16,3"], "argument --sizes: the last size must be the number of classes 10 (synthetic), got 3"),
+        (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
+        (["--batch-size", "5000"], "argument --batch-size: must be in [1, 2000] (the training examples), got 5000"),
+        (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
+        (["--epochs", "two"], "argument --epochs: must be an integer, got 'two'"),
+        (["--rate", "-1"], "argument --rate: must be a finite number >= 0, got '-1'"),
+        (["--output", "sigmoid"], "argument --cost: log_likelihood needs --output softmax"),
+    ],
+)
+def test_bad_train_arguments_get_argparse_errors_that_say_what_is_allowed(tmp_path, capsys, args, message):
+    out = tmp_path / "r"
+    err = _error(capsys, ["train", *SMALL, "--out", str(out), *args])
+    assert "usage: fnn train" in err
+    assert message in err
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_bad_evaluate_arguments(tmp_path, run_dir, capsys):
+    err = _error(capsys, ["evaluate", str(tmp_path)])
+    assert "is not an fnn run" in err
+    err = _error(capsys, ["evaluate", str(run_dir), "--split", "dev"])
+    assert "argument --split: must be one of train, validation, test, got 'dev'" in err
+    err = _error(capsys, ["evaluate", str(run_dir), "--split", "validation"])
+    assert "held out no validation set" in err
+
+
+def test_missing_dataset_files_give_an_error_not_a_traceback(tmp_path, capsys, monkeypatch):
+    from fnn import data
+
+    def no_files(*a, **k):
+        raise FileNotFoundError("no mnist files in /nowhere; looked in ...")
+
+    monkeypatch.setattr(data, "load", no_files)
+    err = _error(capsys, ["train", "--dataset", "mnist", "--out", str(tmp_path / "r")])
+    assert "argument --dataset: no mnist files" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_diverging_run_fails_cleanly_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "r"
+    code = cli.main(["train", *SMALL, "--optimizer", "gd", "--rate", "1e30", "--schedule", "constant",
+                     "--out", str(out)])
+    assert code == 1
+    assert "cost became" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_dash_m_fnn_runs_the_cli():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "fnn", "train", "--help"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "--batch-size" in r.stdout and "fashion_mnist" in r.stdout
+
+
+def test_defaults_are_the_documented_fashion_mnist_recipe():
+    args = cli.build_parser().parse_args(["train"])
+    assert args.dataset == "fashion_mnist"
+    assert [args.sizes, args.hidden, args.output, args.cost, args.optimizer, args.schedule] == [
+        cli.DEFAULTS[k] for k in ("sizes", "hidden", "output", "cost", "optimizer", "schedule")
+    ]
+    assert (args.rate, args.batch_size, args.epochs) == (cli.DEFAULTS["rate"], cli.DEFAULTS["batch_size"], cli.DEFAULTS["epochs"])
