@@ -439,6 +439,8 @@ def make_epoch(
             reader.append(_rate_reader(state.opt_state))
         n = jnp.shape(x)[0]
         _check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
+        if donate:
+            state = _unalias(state)
         return jitted(state, x, y)
 
     run.jitted = jitted
@@ -446,6 +448,20 @@ def make_epoch(
     run.mesh = mesh
     run.prepare = lambda state: reader.append(_rate_reader(state.opt_state)) if not reader else None
     return run
+
+
+def _unalias(tree: Any) -> Any:
+    """Copy leaves that appear more than once (e.g. Adam's ``m`` and ``v`` start as one zeros
+    array): a buffer cannot be donated twice."""
+    seen: set[int] = set()
+
+    def fresh(a):
+        if id(a) in seen:
+            return jnp.array(a, copy=True)
+        seen.add(id(a))
+        return a
+
+    return jax.tree_util.tree_map(fresh, tree)
 
 
 def _run_epoch(step, batch_size, mesh, state, x, y):
