@@ -203,7 +203,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set(xlabel="epoch", ylabel="excess cost C(w) − C(w_min) (training set)",
            title=f"(b) SGD, batch {batch}, linear regression d={d}, σ={sigma} ({R} seeds, band min–max)")
     ax.title.set_fontsize(10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19), ncol=2)
     fig.tight_layout()
 
     data_out = {
