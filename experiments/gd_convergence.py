@@ -27,8 +27,6 @@ are limited by the theory, not by float32 round-off.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -41,7 +41,6 @@ SECTION = "Learning rate scheduling"
 def _train(net, sched, x, y, keys, epochs: int, batch: int, x_eval, y_eval):
     """SGD with ``sched`` for each key (vmapped); full-set cost after each epoch, shape (R, epochs + 1)."""
     opt = optim.sgd(sched)
-    nb = x.shape[0] // batch
 
     def one(key):
         params = net.init(jax.random.fold_in(key, 0))
@@ -63,7 +62,6 @@ def _train(net, sched, x, y, keys, epochs: int, batch: int, x_eval, y_eval):
         _, cs = jax.lax.scan(epoch, (params, opt.init(params)), jnp.arange(epochs))
         return jnp.concatenate([c0[None], cs])
 
-    del nb
     return np.asarray(jax.jit(jax.vmap(one))(keys), np.float64)
 
 
@@ -144,7 +142,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     # (c) final cost: each decaying schedule against the constant eta_0, in every seed. The
     # "relaxation budget" sum_tau eta(tau) lambda_min says how many e-folds the slowest direction
     # can shrink: a schedule that decays too early cannot finish the descent.
-    c_eta0 = final_key = f"constant η₀ = {eta0}"
+    c_eta0 = f"constant η₀ = {eta0}"
     final = {name: c[:, -1] for name, c in curves.items()}
     decaying = [k for k in scheds if not k.startswith("constant")]
     taus_all = np.arange(T)
@@ -152,7 +150,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     need = float(np.log(float(np.mean(curves[c_eta0][:, 0])) / floor_pred))
     ratios = {}
     for k in decaying:
-        r = final[k] / final[final_key]
+        r = final[k] / final[c_eta0]
         ratios[k] = float(np.exp(np.mean(np.log(r))))
         verdicts.append(
             verdict(
