@@ -1,0 +1,320 @@
+"""Slow learning: quadratic cost stalls on a saturated sigmoid, cross-entropy does not.
+
+Notes, "Slow learning", "Cross-entropy" and "Soft-Max and Log-Likelihood".
+
+1. *One sigmoid neuron* (Nielsen's example): input ``x = 1``, target
+   ``y = 0``, started saturated at ``w = b = 2`` (``a = 4``, output 0.98),
+   trained by gradient descent (``eta = 0.15``). With the quadratic cost the
+   output error is ``delta = (z - y) sigma'(a)``; with cross-entropy it is
+   ``delta = z - y`` (the notes: ``dC/dw_j = (1/n) sum_x x_j (sigma(a) - y)``).
+   Since ``a = w + b`` moves by ``da = -eta (x^2 + 1) delta = -2 eta delta``
+   per epoch, the continuous-time limit predicts the number of epochs to bring
+   the output from 0.98 down to 0.5,
+
+       T = int_0^4 da / (2 eta delta(a)),
+
+   with ``delta = z^2 (1 - z)`` (quadratic) or ``delta = z`` (cross-entropy):
+   ~17 epochs for cross-entropy, ~230 (14 times more) for the quadratic cost.
+   The very first gradients differ by exactly ``sigma'(4)``.
+
+2. *Softmax + log-likelihood* on three Gaussian blobs (a ``2 -> 3`` softmax
+   layer, full-batch GD), started saturated on the wrong answer (every example
+   predicted class 0 with probability ~1): outputs sum to 1; the gradient is
+   ``dC/db_j = z_j - y_j``, ``dC/dw_jk = z_k (z_j - y_j)`` (batch means); and
+   learning does not stall, whereas the same softmax trained with the
+   quadratic cost barely moves (its ``delta = J^T (z - y)`` carries the
+   softmax Jacobian, ~0 when saturated).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import _host_random
+from experiments._common import figure, save, verdict
+from fnn import backprop, nn, optim
+
+NAME = "slow_learning"
+SECTIONS = ("Slow learning", "Cross-entropy", "Soft-Max and Log-Likelihood")
+ETA = 0.15
+A0 = 4.0  # w = b = 2, x = 1
+
+
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _delta(cost: str, a):
+    """dC/da for target 0: quadratic z^2 (1 - z), cross-entropy z."""
+    z = _sigmoid(a)
+    return z * z * (1.0 - z) if cost == "quadratic" else z
+
+
+def _ode(cost: str, epochs: int, substeps: int = 1000) -> np.ndarray:
+    """``a(t)`` of ``da/dt = -2 eta delta(a)`` at integer epochs (RK4, ``substeps`` per epoch)."""
+    h = 1.0 / substeps
+    f = lambda a: -2.0 * ETA * _delta(cost, a)
+    a, out = A0, [A0]
+    for _ in range(epochs):
+        for _ in range(substeps):
+            k1 = f(a)
+            k2 = f(a + 0.5 * h * k1)
+            k3 = f(a + 0.5 * h * k2)
+            k4 = f(a + h * k3)
+            a = a + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(a)
+    return np.array(out)
+
+
+def _epochs_to(z: np.ndarray, level: float) -> float:
+    """First epoch (linearly interpolated) at which ``z`` falls to ``level``; inf if never."""
+    below = np.flatnonzero(z <= level)
+    if below.size == 0:
+        return float("inf")
+    i = int(below[0])
+    if i == 0:
+        return 0.0
+    return float(i - 1 + (z[i - 1] - level) / (z[i - 1] - z[i]))
+
+
+def _train_neuron(cost: str, epochs: int):
+    net = nn.MLP((1, 1), output="sigmoid")
+    params = ({"W": jnp.full((1, 1), 2.0), "b": jnp.full((1,), 2.0)},)
+    x, y = jnp.ones((1, 1)), jnp.zeros((1, 1))
+    opt = optim.gd(ETA)
+
+    def step(carry, _):
+        p, s = carry
+        c, g = backprop.value_and_grad(net, cost, p, x, y)
+        u, s = opt.update(g, s, p)
+        return (optim.apply_updates(p, u), s), (c, net.apply(p, x)[0, 0], g[0]["b"][0])
+
+    run = jax.jit(lambda p: jax.lax.scan(step, (p, opt.init(p)), None, length=epochs + 1)[1])
+    cost_t, z_t, gb_t = (np.asarray(v, float) for v in run(params))
+    return cost_t, z_t, gb_t
+
+
+def _blobs(rng: np.random.Generator, n: int) -> tuple[jax.Array, jax.Array]:
+    """Three unit-variance Gaussian blobs in 2-D, centres 3 apart from the origin."""
+    centres = np.array([[0.0, 3.0], [2.6, -1.5], [-2.6, -1.5]])
+    y = rng.integers(0, 3, size=n)
+    x = centres[y] + rng.normal(size=(n, 2))
+    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
+
+
+_SOFTMAX = nn.MLP((2, 3), output="softmax")
+
+
+@functools.partial(jax.jit, static_argnames=("cost", "epochs", "eta"))
+def _train_softmax(b0, x, y, *, eta: float, cost: str, epochs: int):
+    """Full-batch GD on a ``2 -> 3`` softmax layer from ``W = 0, b = b0``; per-epoch records."""
+    net = _SOFTMAX
+    params = ({"W": jnp.zeros((3, 2)), "b": b0},)
+    opt = optim.gd(eta)
+
+    def step(carry, _):
+        p, s = carry
+        c, g = backprop.value_and_grad(net, cost, p, x, y)
+        z = net.apply(p, x)
+        ll = backprop.loss(net, "log_likelihood", p, x, y)
+        acc = jnp.mean((jnp.argmax(z, axis=1) == y).astype(jnp.float32))
+        sum_err = jnp.max(jnp.abs(jnp.sum(z, axis=1) - 1.0))
+        u, s = opt.update(g, s, p)
+        return (optim.apply_updates(p, u), s), (c, ll, acc, sum_err)
+
+    return jax.lax.scan(step, (params, opt.init(params)), None, length=epochs + 1)[1]
+
+
+def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+    """Quadratic vs cross-entropy from a saturated start; softmax + log-likelihood."""
+    t_start = time.perf_counter()
+    epochs = 300
+    verdicts, data = [], {}
+
+    # 1. one saturated sigmoid neuron --------------------------------------------
+    runs = {c: _train_neuron(c, epochs) for c in ("quadratic", "cross_entropy")}
+    ode = {c: _ode(c, epochs, substeps=50 if quick else 500) for c in runs}
+    sp4 = float(_sigmoid(A0) * (1.0 - _sigmoid(A0)))
+    g_ratio = runs["quadratic"][2][0] / runs["cross_entropy"][2][0]
+    verdicts.append(
+        verdict(
+            "first gradient dC/db, quadratic / cross-entropy = sigma'(a) at a = 4 (saturation factor)",
+            g_ratio,
+            sp4,
+            abs(g_ratio - sp4) <= 1e-5 * sp4,
+            "relative error <= 1e-5 (float32)",
+            SECTIONS[0],
+        )
+    )
+    t_meas, t_pred = {}, {}
+    for c in runs:
+        t_meas[c] = _epochs_to(runs[c][1], 0.5)
+        t_pred[c] = _epochs_to(_sigmoid(ode[c]), 0.5)
+        verdicts.append(
+            verdict(
+                f"{c.replace('_', '-')}: epochs to bring the saturated neuron's output from 0.98 to 0.5",
+                t_meas[c],
+                t_pred[c],
+                abs(t_meas[c] - t_pred[c]) <= 0.1 * t_pred[c],
+                "within 10% of the continuous-time (ODE) prediction",
+                SECTIONS[0],
+            )
+        )
+    data["neuron"] = {
+        "eta": ETA,
+        "w0": 2.0,
+        "b0": 2.0,
+        "x": 1.0,
+        "y": 0.0,
+        "cost": {c: runs[c][0] for c in runs},
+        "output": {c: runs[c][1] for c in runs},
+        "output_ode": {c: _sigmoid(ode[c]) for c in runs},
+        "epochs_to_half": t_meas,
+        "epochs_to_half_predicted": t_pred,
+        "slowdown_measured": t_meas["quadratic"] / t_meas["cross_entropy"],
+        "slowdown_predicted": t_pred["quadratic"] / t_pred["cross_entropy"],
+    }
+
+    # the notes' formula for the cross-entropy gradient, on a multi-input neuron
+    rng = np.random.default_rng(seed)
+    with jax.enable_x64(True):
+        neuron = nn.MLP((5, 1), output="sigmoid")
+        p = _host_random.params(neuron, rng, jnp.float64)
+        xs = rng.normal(size=(64, 5))
+        ys = rng.uniform(size=(64, 1))
+        g = jax.jit(lambda p: backprop.grad(neuron, "cross_entropy", p, jnp.asarray(xs), jnp.asarray(ys)))(p)
+        g_w = np.asarray(g[0]["W"][0])
+    a = xs @ np.asarray(p[0]["W"]).T + np.asarray(p[0]["b"])[None, :]
+    formula = np.mean(xs * (1.0 / (1.0 + np.exp(-a)) - ys), axis=0)  # (1/n) sum_x x_j (sigma(a) - y)
+    rel_ce = float(np.max(np.abs(g_w - formula)) / np.max(np.abs(formula)))
+    verdicts.append(
+        verdict(
+            "cross-entropy: dC/dw_j = (1/n) sum_x x_j (sigma(a) - y) (fnn BP vs the formula, 5 inputs, 64 examples)",
+            rel_ce,
+            0.0,
+            rel_ce <= 1e-12,
+            "max relative error <= 1e-12 (float64)",
+            SECTIONS[1],
+        )
+    )
+
+    # 2. softmax + log-likelihood on three blobs -----------------------------------
+    sm_epochs = 200 if quick else 500
+    eta_sm = 0.5
+    x, y = _blobs(rng, 300)
+    saturated = jnp.asarray([12.0, 0.0, 0.0])  # every example: class 0 with probability ~ 1 - 2e-5
+    train = functools.partial(_train_softmax, x=x, y=y, eta=eta_sm, epochs=sm_epochs)
+    ll_run = tuple(np.asarray(v, float) for v in train(saturated, cost="log_likelihood"))
+    quad_run = tuple(np.asarray(v, float) for v in train(saturated, cost="quadratic"))
+    neutral_run = tuple(np.asarray(v, float) for v in train(jnp.zeros((3,)), cost="log_likelihood"))
+    sum_err = float(max(ll_run[3].max(), quad_run[3].max()))
+    verdicts.append(
+        verdict(
+            "softmax outputs sum to 1 (max |sum_j z_j - 1| over examples and epochs)",
+            sum_err,
+            0.0,
+            sum_err <= 1e-6,
+            "<= 1e-6 (float32)",
+            SECTIONS[2],
+        )
+    )
+    # gradient formula for the softmax + log-likelihood layer at the saturated start
+    p0 = ({"W": jnp.zeros((3, 2)), "b": saturated},)
+    g0, z0 = jax.jit(
+        lambda p: (backprop.grad(_SOFTMAX, "log_likelihood", p, x, y), _SOFTMAX.apply(p, x))
+    )(p0)
+    x_np, y_np, z0 = np.asarray(x, float), np.asarray(y), np.asarray(z0, float)
+    err = z0 - np.eye(3)[y_np]
+    f_b = err.mean(axis=0)  # dC/db_j = z_j - y_j
+    f_w = err.T @ x_np / x_np.shape[0]  # dC/dw_jk = z_k^{L-1} (z_j - y_j)
+    rel_sm = float(
+        max(
+            np.max(np.abs(np.asarray(g0[0]["b"]) - f_b)) / np.max(np.abs(f_b)),
+            np.max(np.abs(np.asarray(g0[0]["W"]) - f_w)) / np.max(np.abs(f_w)),
+        )
+    )
+    verdicts.append(
+        verdict(
+            "softmax + log-likelihood: dC/db_j = z_j - y_j and dC/dw_jk = z_k (z_j - y_j) (fnn BP vs formula)",
+            rel_sm,
+            0.0,
+            rel_sm <= 1e-5,
+            "max relative error <= 1e-5 (float32)",
+            SECTIONS[2],
+        )
+    )
+    t90 = {
+        name: _epochs_to(1.0 - r[2], 0.1)  # first epoch with accuracy >= 90%
+        for name, r in (("log_likelihood", ll_run), ("quadratic", quad_run), ("log_likelihood_neutral", neutral_run))
+    }
+    ratio = t90["quadratic"] / t90["log_likelihood"] if np.isfinite(t90["quadratic"]) else float("inf")
+    lower = sm_epochs / t90["log_likelihood"] if not np.isfinite(t90["quadratic"]) else ratio
+    verdicts.append(
+        verdict(
+            "saturated softmax: log-likelihood does not stall — epochs to 90% accuracy, quadratic / log-likelihood "
+            "(quadratic not there within the budget: lower bound budget / LL epochs)",
+            lower,
+            ">= 10",
+            bool(np.isfinite(t90["log_likelihood"]) and lower >= 10.0),
+            f">= 10 (budget {sm_epochs} epochs)",
+            SECTIONS[2],
+        )
+    )
+    data["softmax"] = {
+        "eta": eta_sm,
+        "epochs": sm_epochs,
+        "initial_bias_saturated": saturated,
+        "epochs_to_90pct_accuracy": {k: (v if np.isfinite(v) else f">{sm_epochs}") for k, v in t90.items()},
+        "log_likelihood_cost": {"ll_saturated": ll_run[1], "quadratic_saturated": quad_run[1], "ll_neutral": neutral_run[1]},
+        "accuracy": {"ll_saturated": ll_run[2], "quadratic_saturated": quad_run[2], "ll_neutral": neutral_run[2]},
+        "max_sum_error": sum_err,
+    }
+
+    # figure ------------------------------------------------------------------------
+    fig, axes = figure(ncols=3, width=5.0, height=4.0)
+    ep = np.arange(epochs + 1)
+    ax = axes[0, 0]
+    for c, col in (("quadratic", "C3"), ("cross_entropy", "C0")):
+        ax.plot(ep, runs[c][0], col + "-", lw=2, label=f"{c.replace('_', '-')} cost")
+    ax.set_xlabel("epoch (one GD step on the single example)")
+    ax.set_ylabel("cost (nats for cross-entropy; squared output units for quadratic)")
+    ax.set_title(r"Saturated neuron: $w=b=2$, $x=1$, $y=0$, $\eta=0.15$")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    for c, col in (("quadratic", "C3"), ("cross_entropy", "C0")):
+        ax.plot(ep, runs[c][1], col + "-", lw=2, label=f"{c.replace('_', '-')}: GD")
+        ax.plot(ep, _sigmoid(ode[c]), "k:", lw=1)
+    ax.plot([], [], "k:", label="continuous-time prediction")
+    ax.axhline(0.5, color="gray", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("neuron output z (target 0)")
+    ax.set_title(
+        f"Output: 0.5 reached at {t_meas['cross_entropy']:.0f} vs {t_meas['quadratic']:.0f} epochs"
+    )
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    se = np.arange(sm_epochs + 1)
+    ax.plot(se, ll_run[2], "C0-", lw=2, label="log-likelihood, saturated start")
+    ax.plot(se, quad_run[2], "C3-", lw=2, label="quadratic, saturated start")
+    ax.plot(se, neutral_run[2], "C2--", lw=1, label="log-likelihood, neutral start")
+    ax.set_xlabel("epoch (full-batch GD, eta = 0.5)")
+    ax.set_ylabel("training accuracy (fraction)")
+    ax.set_title("Softmax on 3 blobs, started saturated on class 0")
+    ax.legend(fontsize=7)
+    fig.suptitle("Slow learning: quadratic cost vs cross-entropy / log-likelihood")
+    data["runtime_s"] = time.perf_counter() - t_start
+    return save(
+        NAME,
+        seed=seed,
+        quick=quick,
+        verdicts=verdicts,
+        data=data,
+        fig=fig,
+        out_dir=out_dir,
+        title="Slow learning: saturated sigmoid with quadratic vs cross-entropy; softmax + log-likelihood",
+    )
