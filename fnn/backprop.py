@@ -15,6 +15,15 @@ the ``(n, n_{l-1})`` matrix of activations,
 
     dC/dW^l = (1/n) (Delta^l)^T Z^{l-1},     dC/db^l = (1/n) sum_rows Delta^l.
 
+With normalization (``MLP(norm="batch" | "layer")``, notes "Normalization")
+BP2 gets one more step per hidden layer: the product
+``((W^{l+1})^T delta^{l+1}) (.) sigma'(a_tilde^l)`` is the error of the
+normalized input ``a_tilde^l = gamma a_hat^l + beta``; it gives ``dC/dgamma``,
+``dC/dbeta`` and is carried back through the normalization's Jacobian
+(:func:`fnn.norm.batch_norm_backward`, :func:`fnn.norm.layer_norm_backward`)
+to ``delta^l = dC/da^l``, which BP3/BP4 use as before. Batch norm's running
+statistics are threaded by :func:`value_grad_and_state`.
+
 BP1 comes from the cost (``fnn.costs``): for the matched pairs
 (cross-entropy + sigmoid, log-likelihood + softmax, quadratic + linear) it is
 ``z^L - y`` with no ``sigma'`` factor.
@@ -83,15 +92,23 @@ def loss(
     ``state``/``train`` matter only with batch norm: ``train=True`` (default,
     the cost that training minimizes) uses the batch's statistics and needs no
     state; ``train=False`` (evaluation) uses the running statistics in ``state``.
+    With ``net.axis_name`` set (inside ``shard_map``/``pmap``) it is the mean
+    over the global batch (equal shards), the same on every device.
     """
     return _loss_and_state(net, cost, params, x, y, state, train)[0]
+
+
+def _global_mean(net: MLP, tree: Any) -> Any:
+    # Data parallel (net.axis_name set, inside shard_map/pmap): each device holds its shard's mean
+    # cost and its contribution to the gradient; their mean over the axis is the global batch's.
+    return tree if net.axis_name is None else jax.lax.pmean(tree, net.axis_name)
 
 
 def _loss_and_state(net, cost, params, x, y, state, train):
     net = _check_net(net)
     cost = _costs.get(cost)
     trace = net.forward(params, x, _state_for(net, params, state, train), train)
-    return cost.value(trace.a[-1], y, net.output), trace.state
+    return _global_mean(net, cost.value(trace.a[-1], y, net.output)), trace.state
 
 
 def _backprop(
@@ -127,7 +144,9 @@ def _backprop(
             # input is a^{l-1}, or gamma a_hat^{l-1} + beta when layer l-1 is normalized.
             pre = trace.a_norm[l - 1] if net.normalized(l - 1) else trace.a[l - 1]
             delta = net.hidden.vjp(pre, delta @ params[l]["W"])
-    return value, tuple(reversed(grads)), trace.state
+    # With net.axis_name the gradients above are this device's contributions (batch norm's
+    # backward already pooled its means over the axis); average them for the global batch.
+    return _global_mean(net, value), _global_mean(net, tuple(reversed(grads))), trace.state
 
 
 def value_and_grad(
@@ -164,7 +183,10 @@ def value_and_grad(
         :func:`value_grad_and_state` to also get the updated running statistics.
 
     Returns:
-      ``(C, grads)`` with ``grads`` in the structure of ``params``.
+      ``(C, grads)`` with ``grads`` in the structure of ``params``. With
+      ``net.axis_name`` set (data parallel inside ``shard_map``/``pmap``, each
+      device holding an equal shard of the batch), the global batch's mean cost
+      and its gradient, the same on every device.
     """
     net = _check_net(net)
     value, grads, _ = _backprop(net, _costs.get(cost), params, x, y, state, train)
@@ -186,9 +208,11 @@ def value_grad_and_state(
     Works for every network: ``state`` is ``net.init_state()`` (``()`` without
     batch norm) and is returned updated (training mode: the batch-norm moving
     averages take one step). ``method`` is ``"backprop"`` (BP1-BP4 by hand) or
-    ``"autodiff"`` (``jax.grad``). Inside ``shard_map`` with ``net.axis_name``
-    set, the gradients are this device's contributions: ``lax.pmean`` them over
-    the axis for the gradient of the global-batch mean cost.
+    ``"autodiff"`` (``jax.grad``). Inside ``shard_map``/``pmap`` with
+    ``net.axis_name`` set, cost and gradient are the global batch's (see
+    :func:`value_and_grad`) for both methods. (Data parallelism by sharding a
+    jitted step, as ``fnn.train`` does, needs no ``axis_name``: the compiler
+    already computes batch statistics over the global batch.)
     """
     net = _check_net(net)
     cost = _costs.get(cost)
@@ -198,7 +222,7 @@ def value_grad_and_state(
         (value, new_state), grads = jax.value_and_grad(
             lambda p: _loss_and_state(net, cost, p, x, y, state, train), has_aux=True
         )(params)
-        return value, grads, new_state
+        return value, _global_mean(net, grads), new_state
     raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
 
 
@@ -227,7 +251,10 @@ def autodiff_value_and_grad(
     """The same quantity as :func:`value_and_grad`, by ``jax.value_and_grad`` of :func:`loss`."""
     net = _check_net(net)
     cost = _costs.get(cost)
-    return jax.value_and_grad(lambda p: loss(net, cost, p, x, y, state, train))(params)
+    value, grads = jax.value_and_grad(lambda p: loss(net, cost, p, x, y, state, train))(params)
+    # Under shard_map's replication checking jax.grad already reduces over the axis, under pmap
+    # it does not; differentiating the pmean'd cost and averaging again is right in both.
+    return value, _global_mean(net, grads)
 
 
 def per_example_grads(
