@@ -11,9 +11,10 @@ Workloads (random data of MNIST's shape: 784 inputs in [0, 1], 10 classes):
 2. ``784-1024-1024-10`` ReLU / softmax, log-likelihood, Adam ``1e-3``, batch 128;
 3. the same at batch 1024.
 
-Contestants, each timed on whole epochs after a warm-up epoch (best of
-``--repeats`` rounds, the contestants interleaved within each round so that
-they share the machine's load alike):
+Contestants, each timed on whole epochs after a warm-up epoch. The machine
+may be shared, so timing is best-of: the contestants run in interleaved rounds
+of one epoch each, each as many rounds as fit in ``--budget`` seconds (at least
+``--repeats``), and the best round counts.
 
 * ``fnn[backprop]``, ``fnn[autodiff]``: ``fnn.train.make_epoch`` (one jitted
   ``lax.scan`` over the shuffled mini-batches) with the hand-written gradient
@@ -21,7 +22,9 @@ they share the machine's load alike):
 * ``plain JAX``: the same epoch written inline here with ``jax.value_and_grad``
   and the optimizer by hand (what a JAX user would write without fnn);
 * ``PyTorch``: the idiomatic eager loop (``torch.nn.Sequential``,
-  ``torch.optim``), when ``torch`` is importable (skipped with a message when not);
+  ``torch.optim``), when ``torch`` is importable (skipped with a message when
+  not), with its default number of intra-op threads and with one thread (on a
+  loaded machine one thread is often faster: both rows are shown);
 * ``NumPy``: Nielsen's ``network.py`` style per-example backprop loop, only on
   the 784-30-10 row (on a subset: it is slow).
 
@@ -191,11 +194,13 @@ def plain_jax_epoch(w: Workload, x, y) -> Callable[[], int]:
     return run
 
 
-def torch_epoch(w: Workload, x, y) -> Callable[[], int] | None:
+def torch_epoch(w: Workload, x, y, threads: int) -> Callable[[], int] | None:
+    """The idiomatic eager PyTorch loop on ``threads`` intra-op threads (``torch.set_num_threads``)."""
     try:
         import torch
     except ImportError:
         return None
+    w = Workload(w.name, w.sizes, w.hidden, w.output, w.cost, w.opt, w.rate, w.batch, x.shape[0])
     layers = []
     for l, (W, b) in enumerate(init_params(w)):
         lin = torch.nn.Linear(W.shape[1], W.shape[0])
@@ -217,6 +222,7 @@ def torch_epoch(w: Workload, x, y) -> Callable[[], int] | None:
         return torch.nn.functional.cross_entropy(a, yb)
 
     def run() -> int:
+        torch.set_num_threads(threads)
         perm = torch.randperm(w.n)[: nb * m]
         xs, ys = xt[perm], yt[perm]
         for i in range(nb):
@@ -301,54 +307,82 @@ class MatmulPeak:
         return self.best
 
 
-def bench_row(w: Workload, rounds: int, peak: MatmulPeak) -> dict[str, float]:
-    """Best examples/s of each contestant over ``rounds`` interleaved rounds of one epoch each."""
+TORCH_THREADS = 0  # PyTorch's default intra-op threads, read once in main() before any change
+
+
+def bench_row(w: Workload, min_rounds: int, budget_s: float, peak: MatmulPeak) -> dict[str, float]:
+    """Best examples/s of each contestant over interleaved rounds of one epoch each.
+
+    Each contestant gets as many rounds as fit in ``budget_s`` seconds (at least
+    ``min_rounds``, at most 40): fast epochs are repeated often, so the best round
+    is one the machine's other load did not disturb.
+    """
     x, y = make_data(w)
+    sub = slice(0, w.n_numpy or w.n)  # slow contestants run on a subset (examples/s does not depend on it)
     contestants: dict[str, Callable[[], int] | None] = {
         "fnn[backprop]": fnn_epoch(w, x, y, "backprop"),
         "fnn[autodiff]": fnn_epoch(w, x, y, "autodiff"),
         "plain JAX": plain_jax_epoch(w, x, y),
-        "PyTorch": torch_epoch(w, x, y),
     }
+    try:
+        import torch
+
+        threads = TORCH_THREADS or torch.get_num_threads()
+        contestants[f"PyTorch {threads} thr"] = torch_epoch(w, x[sub], y[sub], threads)
+        if threads > 1:
+            contestants["PyTorch 1 thr"] = torch_epoch(w, x[sub], y[sub], 1)
+    except ImportError:
+        pass
     if w.n_numpy:
         contestants["NumPy (Nielsen)"] = numpy_epoch(w, x, y)
     live = {k: f for k, f in contestants.items() if f is not None}
-    for f in live.values():  # compile / warm up
+    rounds = {}
+    for k, f in live.items():  # compile / warm up, and size the number of rounds
+        t0 = time.perf_counter()
         f()
+        rounds[k] = min(40, max(min_rounds, int(budget_s / (time.perf_counter() - t0))))
     best: dict[str, float] = {k: 0.0 for k in live}
-    for r in range(rounds):
+    for r in range(max(rounds.values())):
         for k, f in live.items():
-            if k.startswith("NumPy") and r >= 2:  # slow and steady: two rounds are enough
+            if r >= rounds[k]:
                 continue
             t0 = time.perf_counter()
             done = f()
             best[k] = max(best[k], done / (time.perf_counter() - t0))
-        peak.sample(1)
+        if r < min_rounds:
+            peak.sample(1)
     return best
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in a few seconds")
-    p.add_argument("--repeats", type=int, default=None, help="timing rounds (best is kept; default 9, 2 with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="minimum timing rounds per contestant (best is kept)")
+    p.add_argument("--budget", type=float, default=None, help="seconds of timing per contestant and row (default 4)")
     args = p.parse_args(argv)
-    rounds = args.repeats or (2 if args.quick else 9)
+    rounds = args.repeats or (1 if args.quick else 3)
+    budget = args.budget or (0.3 if args.quick else 4.0)
 
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({jax.devices()[0].device_kind}), "
-          f"{os.cpu_count()} CPUs; best of {rounds} interleaved rounds of one epoch each")
+          f"{os.cpu_count()} CPUs; best of >= {rounds} interleaved rounds of one epoch each ({budget:g} s per contestant)")
     try:
         import torch
 
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        global TORCH_THREADS
+        TORCH_THREADS = torch.get_num_threads()
+        print(f"torch {torch.__version__}, {TORCH_THREADS} intra-op threads by default")
     except ImportError:
         print("PyTorch: not installed, skipped (pip install torch to compare)")
+    load0 = os.getloadavg()
     peak = MatmulPeak(512 if args.quick else 2048)
     peak.sample(3 if args.quick else 10)
 
     header = f"{'workload':44} {'contestant':16} {'examples/s':>12} {'GFLOP/s':>8} {'% peak':>7}  fnn[bp] / this  fnn[ad] / this"
-    results = [(w, bench_row(w, rounds, peak)) for w in workloads(args.quick)]
+    results = [(w, bench_row(w, rounds, budget, peak)) for w in workloads(args.quick)]
     peak.sample(3 if args.quick else 10)
-    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n} matrices, best sample): {peak.best:.1f} GFLOP/s\n")
+    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n} matrices, best sample): {peak.best:.1f} GFLOP/s")
+    print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} "
+          f"(on a shared machine the peers' rows are comparable, the absolute numbers less so)\n")
     print(header)
     print("-" * len(header))
     for w, best in results:

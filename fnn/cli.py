@@ -51,7 +51,7 @@ NORMS = ("none", "batch", "layer")
 #: The default recipe (``fnn train`` with no arguments).
 DEFAULTS: dict[str, Any] = {
     "dataset": "fashion_mnist",
-    "sizes": "784,256,256,10",
+    "sizes": "784,512,512,10",
     "hidden": "relu",
     "output": "softmax",
     "cost": "log_likelihood",
@@ -59,8 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "rate": 1e-3,
     "schedule": "cosine",
     "batch_size": 128,
-    "epochs": 20,
-    "norm": "none",
+    "epochs": 15,
+    "norm": "batch",
     "seed": 0,
 }
 
