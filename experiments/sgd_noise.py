@@ -157,7 +157,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set_xlabel("mini-batch size m (examples)")
     ax.set_ylabel("measured / predicted (with FPC)")
     ax.set_title("Ratio to the sampling-theory prediction")
-    fig.suptitle("Mini-batch gradient noise (per-example gradients by vmap of backprop)")
+    fig.suptitle("Mini-batch gradient noise (per-example gradients by vmap of backprop)", y=1.03)
     data = {
         "N": N,
         "n_params": int(g.size),

@@ -282,7 +282,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set_ylabel("linearization error (output units)")
     ax.set_title(f"Taylor: second order (slope {s_lin:.2f})")
     ax.legend(fontsize=7)
-    fig.suptitle("Step perceptron vs sigmoid neuron: output change for a small weight change")
+    fig.suptitle("Step perceptron vs sigmoid neuron: output change for a small weight change", y=1.03)
     data["runtime_s"] = time.perf_counter() - t_start
     return save(
         NAME,
