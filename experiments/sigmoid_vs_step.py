@@ -221,7 +221,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     )
     verdicts.append(
         verdict(
-            "step networks: every nonzero output change is a full jump of 1, at every dw",
+            "step networks: every nonzero output change is a full jump of 1, whatever the size of dw",
             float(np.mean(step_sizes == 1.0)) if step_sizes.size else float("nan"),
             1.0,
             bool(step_sizes.size > 0 and np.all(step_sizes == 1.0)),
