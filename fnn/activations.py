@@ -94,9 +94,9 @@ def _sigmoid(a: Array) -> Array:
 
 
 def _sigmoid_deriv(a: Array) -> Array:
-    # sigma'(a) = sigma(a) (1 - sigma(a))  (notes, "Cross-entropy").
-    s = jax.nn.sigmoid(a)
-    return s * (1 - s)
+    # sigma'(a) = sigma(a) (1 - sigma(a))  (notes, "Cross-entropy"), computed as sigma(a) sigma(-a):
+    # 1 - sigma(a) rounds to 0 in float32 once a > ~17, while sigma(-a) keeps its relative precision.
+    return jax.nn.sigmoid(a) * jax.nn.sigmoid(-a)
 
 
 def _tanh_deriv(a: Array) -> Array:

@@ -64,3 +64,10 @@ def test_unknown_activation_name_is_a_value_error_listing_the_choices():
 def test_activations_are_hashable_for_static_jit_arguments():
     assert hash(activations.get("relu")) == hash(activations.relu)
     assert activations.get("tanh") is activations.tanh
+
+
+def test_sigmoid_derivative_keeps_relative_precision_when_saturated():
+    # float32: sigma(30) rounds to 1, yet sigma'(30) = e^-30 / (1 + e^-30)^2 is a normal number.
+    a = jnp.array([-30.0, 30.0, 60.0], jnp.float32)
+    expected = np.exp(-np.abs(np.array([-30.0, 30.0, 60.0]))) / (1 + np.exp(-np.abs(np.array([-30.0, 30.0, 60.0])))) ** 2
+    np.testing.assert_allclose(activations.sigmoid.deriv(a), expected, rtol=1e-5)
