@@ -250,15 +250,15 @@ def init_state(net: MLP, optimizer: _optim.Transform, key: Array, dtype: DTypeLi
 # the step
 
 
-def _rate_reader(opt_state: Any) -> Callable[[Any], Array]:
+def _rate(opt_state: Any) -> Array:
+    """The rate the next update uses, or NaN for an optimizer without a single ``scale``."""
     try:
-        _optim.current_rate(opt_state)
-    except ValueError:
-        return lambda s: jnp.full((), jnp.nan, jnp.float32)
-    return lambda s: jnp.asarray(_optim.current_rate(s)).astype(jnp.float32)
+        return jnp.asarray(_optim.current_rate(opt_state)).astype(jnp.float32)
+    except ValueError:  # structural, so decided once at trace time
+        return jnp.full((), jnp.nan, jnp.float32)
 
 
-def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str, read_rate) -> Callable:
+def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str) -> Callable:
     """The pure (unjitted) step ``(state, x, y) -> (state, Metrics)``."""
 
     def step(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
@@ -274,7 +274,7 @@ def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str
         metrics = Metrics(
             cost=value.astype(jnp.float32),
             accuracy=_costs.accuracy(out, y),
-            rate=read_rate(state.opt_state),
+            rate=_rate(state.opt_state),
         )
         new = TrainState(params, opt_state, net_state, state.step + 1, state.key)
         return new, metrics
@@ -337,10 +337,9 @@ def make_step(
     optimizer = _check_optimizer(optimizer)
     grad = _check_grad(grad)
     mesh = _mesh(devices)
-    reader: list = []
 
     def step(state, x, y):
-        return _step_fn(net, cost, optimizer, grad, reader[0])(state, x, y)
+        return _step_fn(net, cost, optimizer, grad)(state, x, y)
 
     if mesh is None:
         jitted = jax.jit(step)
@@ -354,8 +353,6 @@ def make_step(
     @functools.wraps(step)
     def run(state: TrainState, x: ArrayLike, y: ArrayLike) -> tuple[TrainState, Metrics]:
         state = _check_state(state)
-        if not reader:
-            reader.append(_rate_reader(state.opt_state))
         if mesh is not None and jnp.shape(x)[0] % _n_devices(mesh):
             raise ValueError(
                 f"x must hold a multiple of the {_n_devices(mesh)} devices' count of examples, got {jnp.shape(x)[0]}"
@@ -419,10 +416,9 @@ def make_epoch(
         raise ValueError(
             f"batch_size must be a multiple of the number of devices ({_n_devices(mesh)}), got {batch_size}"
         )
-    reader: list = []
 
     def epoch(state, x, y):
-        step = _step_fn(net, cost, optimizer, grad, reader[0])
+        step = _step_fn(net, cost, optimizer, grad)
         return _run_epoch(step, batch_size, mesh, state, x, y)
 
     kwargs: dict[str, Any] = {"donate_argnums": (0,)} if donate else {}
@@ -435,8 +431,6 @@ def make_epoch(
 
     def run(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
         state = _check_state(state)
-        if not reader:
-            reader.append(_rate_reader(state.opt_state))
         n = jnp.shape(x)[0]
         _check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
         if donate:
@@ -446,7 +440,6 @@ def make_epoch(
     run.jitted = jitted
     run.batch_size = batch_size
     run.mesh = mesh
-    run.prepare = lambda state: reader.append(_rate_reader(state.opt_state)) if not reader else None
     return run
 
 
@@ -659,7 +652,6 @@ def fit(
         vx, vy = put(vx), put(vy)
 
     epoch_fn = make_epoch(net, cost, optimizer, batch_size, grad=grad, devices=mesh.mesh if mesh else None, donate=True)
-    epoch_fn.prepare(state)
     t0 = time.perf_counter()
     compiled = epoch_fn.jitted.lower(state, x, y).compile()
     compile_s = time.perf_counter() - t0

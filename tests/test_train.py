@@ -409,3 +409,14 @@ def test_single_sigmoid_output_needs_targets_not_labels_above_zero():
     state, hist = train.fit(net, "cross_entropy", optim.adam(0.05), (x, y[:, None].astype(jnp.float32)),
                             epochs=30, batch_size=8, key=jax.random.key(0), progress=False)
     assert hist["accuracy"][-1] > 0.95
+
+
+def test_rate_is_nan_when_the_optimizer_has_no_single_scale():
+    x, y = _blobs(n=64)
+    net = _net()
+    opt = optim.chain(optim.scale(0.5), optim.scale(0.2))  # two scales: no single rate to report
+    state = train.init_state(net, opt, jax.random.key(0))
+    state, m = train.make_step(net, "log_likelihood", opt)(state, x[:8], y[:8])
+    assert np.isnan(float(m.rate))
+    _, hist = train.fit(net, "log_likelihood", opt, (x, y), epochs=1, batch_size=8, state=state, progress=False)
+    assert np.isnan(hist["rate"][0]) and np.isfinite(hist["cost"][0])
