@@ -58,7 +58,6 @@ process 0 should write checkpoints and files (``jax.process_index() == 0``).
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence
