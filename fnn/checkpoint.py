@@ -34,13 +34,14 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import zipfile
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from fnn._io import atomic_write
 
 PathLike = str | os.PathLike
 PyTree = Any
@@ -189,19 +190,8 @@ def save(path: PathLike, tree: PyTree) -> pathlib.Path:
     arrays = {_META_KEY: np.array(meta)}
     arrays.update({f"leaf_{i}": a for i, a in enumerate(data)})
 
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
     _fsync_dir(folder)
     return path
 

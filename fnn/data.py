@@ -48,7 +48,6 @@ import math
 import os
 import pathlib
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -58,6 +57,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
+
+from fnn._io import atomic_write
 
 Array = jax.Array
 PathLike = str | os.PathLike
@@ -196,21 +197,8 @@ def write_idx(path: PathLike, array: ArrayLike) -> pathlib.Path:
 
 
 def _atomic_write_bytes(path: pathlib.Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: PathLike) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    with atomic_write(path, suffix=".part") as f:
+        f.write(payload)
 
 
 # ----------------------------------------------------------------------------
@@ -386,11 +374,10 @@ def _fetch(url: str, dest: pathlib.Path, md5: str, progress: bool) -> pathlib.Pa
     Raises ``_NetworkError`` when the server cannot be read and ``ValueError``
     on a checksum mismatch; in both cases no file is left behind.
     """
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     digest = hashlib.md5(usedforsecurity=False)
     bar = None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(dest, suffix=".part") as f:
             try:
                 request = urllib.request.Request(url, headers={"User-Agent": "fnn"})
                 with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
@@ -403,16 +390,12 @@ def _fetch(url: str, dest: pathlib.Path, md5: str, progress: bool) -> pathlib.Pa
                             bar.update(len(chunk))
             except (urllib.error.URLError, OSError, ValueError) as err:
                 raise _NetworkError(f"{url}: {err}") from err
-        if digest.hexdigest() != md5:
-            raise ValueError(
-                f"checksum mismatch for {dest.name} downloaded from {url}: "
-                f"expected md5 {md5}, got {digest.hexdigest()}; the download was discarded"
-            )
-        os.replace(tmp, dest)
+            if digest.hexdigest() != md5:
+                raise ValueError(
+                    f"checksum mismatch for {dest.name} downloaded from {url}: "
+                    f"expected md5 {md5}, got {digest.hexdigest()}; the download was discarded"
+                )
         return dest
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
     finally:
         if bar is not None:
             bar.close()

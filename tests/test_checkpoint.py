@@ -263,3 +263,14 @@ def test_truncated_checkpoint_is_rejected(tmp_path):
 def test_missing_checkpoint_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path / "none.npz")
+
+
+def test_saved_file_gets_the_usual_permissions_not_the_temporary_files(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = checkpoint.save(tmp_path / "state.npz", {"w": np.zeros(3, np.float32)})
+    finally:
+        os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == 0o644
