@@ -63,9 +63,10 @@ def write_readme(out_dir: Path) -> Path:
         record = json.loads(path.read_text())
         mode = " (quick)" if record.get("quick") else ""
         for v in record["verdicts"]:
+            agree = "skipped" if v.get("skipped") else "yes" if v["agree"] else "**no**"
             rows.append(
                 f"| [{name}]({name}.png){mode} | {_fmt(v['claim'])} | {_fmt(v['measured'])} | "
-                f"{_fmt(v['predicted'])} | {_fmt(v['tolerance'])} | {'yes' if v['agree'] else '**no**'} |"
+                f"{_fmt(v['predicted'])} | {_fmt(v['tolerance'])} | {agree} |"
             )
         figures.append(f"### {record.get('title') or name}\n\n![{name}]({name}.png)\n")
     text = [
