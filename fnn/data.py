@@ -887,7 +887,22 @@ def batches(
     ``x`` and ``y`` hold different numbers of examples.
     """
     x, y = _check_xy(x, y)
-    n = x.shape[0]
+    index = batch_indices(x.shape[0], batch_size, key, drop_remainder)
+    return jnp.take(x, index, axis=0), jnp.take(y, index, axis=0)
+
+
+def batch_indices(
+    n: int, batch_size: int, key: Array | None = None, drop_remainder: bool = True
+) -> Array:
+    """The example indices of one epoch's mini-batches, ``(n_batches, m)`` int32.
+
+    The order of :func:`batches` (``batches(x, y, ...)`` is ``x[index], y[index]``):
+    ``jax.random.permutation(key, n)`` (or ``arange(n)`` without a key), cut
+    into rows of ``m = batch_size``; ``drop_remainder`` as in :func:`batches`.
+    A training loop that gathers each mini-batch from these indices inside its
+    ``lax.scan`` never writes a shuffled copy of the data set.
+    """
+    n = _check_count(n, "n")
     m = _check_batch_size(batch_size, n)
     if not isinstance(drop_remainder, bool):
         raise TypeError(f"drop_remainder must be a bool, got {drop_remainder!r}")
@@ -901,6 +916,4 @@ def batches(
     else:
         nb = -(-n // m)
         order = jnp.concatenate([order, order[: nb * m - n]])
-    xb = jnp.take(x, order, axis=0).reshape((nb, m) + x.shape[1:])
-    yb = jnp.take(y, order, axis=0).reshape((nb, m) + y.shape[1:])
-    return xb, yb
+    return order.reshape(nb, m)

@@ -285,7 +285,6 @@ class _Mesh(NamedTuple):
     mesh: Mesh
     replicated: NamedSharding
     batch: NamedSharding  # (m, ...) split over examples
-    batches: NamedSharding  # (n_batches, m, ...) split over examples
 
 
 def _mesh(devices: Sequence[Any] | Mesh | None) -> _Mesh | None:
@@ -304,7 +303,6 @@ def _mesh(devices: Sequence[Any] | Mesh | None) -> _Mesh | None:
         mesh,
         NamedSharding(mesh, PartitionSpec()),
         NamedSharding(mesh, PartitionSpec("data")),
-        NamedSharding(mesh, PartitionSpec(None, "data")),
     )
 
 
@@ -371,11 +369,18 @@ def _epoch_fn(step: Callable, batch_size: int, mesh: _Mesh | None) -> Callable:
 
     def epoch(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(state.key, state.step)
-        xb, yb = _data.batches(x, y, batch_size, key=key)  # (n_batches, m, ...), shuffled
-        if mesh is not None:
-            xb = jax.lax.with_sharding_constraint(xb, mesh.batches)
-            yb = jax.lax.with_sharding_constraint(yb, mesh.batches)
-        return jax.lax.scan(lambda s, b: step(s, *b), state, (xb, yb))
+        index = _data.batch_indices(x.shape[0], batch_size, key=key)  # (n_batches, m), shuffled
+
+        def body(s: TrainState, idx: Array) -> tuple[TrainState, Metrics]:
+            # Gather this mini-batch only: no shuffled copy of the whole set per epoch
+            # (that copy cost as much as the arithmetic of a small network).
+            xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+            if mesh is not None:
+                xb = jax.lax.with_sharding_constraint(xb, mesh.batch)
+                yb = jax.lax.with_sharding_constraint(yb, mesh.batch)
+            return step(s, xb, yb)
+
+        return jax.lax.scan(body, state, index)
 
     return epoch
 

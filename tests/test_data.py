@@ -519,3 +519,17 @@ def test_batches_reject_bad_batch_size(batch_size, error, match):
 def test_batches_reject_mismatched_example_counts():
     with pytest.raises(ValueError, match=r"same number of examples, got 10 .* and 9"):
         data.batches(jnp.zeros((10, 2), jnp.float32), jnp.zeros(9, jnp.int32), 2)
+
+
+def test_batch_indices_are_the_order_of_batches():
+    x = jnp.arange(23 * 2, dtype=jnp.float32).reshape(23, 2)
+    y = jnp.arange(23, dtype=jnp.int32)
+    key = jax.random.key(5)
+    for drop in (True, False):
+        index = data.batch_indices(23, 5, key, drop_remainder=drop)
+        xb, yb = data.batches(x, y, 5, key, drop_remainder=drop)
+        assert index.shape == (4, 5) if drop else index.shape == (5, 5)
+        np.testing.assert_array_equal(yb, index)
+        np.testing.assert_array_equal(xb, x[index])
+    with pytest.raises(ValueError, match="batch_size"):
+        data.batch_indices(3, 4)
