@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from _timing import interleaved
 from fnn import backprop
@@ -59,22 +60,19 @@ def hand_vs_autodiff(quick: bool) -> list[dict]:
 
 
 def finite_differences(quick: bool) -> list[dict]:
-    widths = (4, 8, 16, 32) if quick else (4, 8, 16, 32, 64)
+    widths = (8, 16, 32) if quick else (16, 32, 64, 128, 256)
     batch = 32
     print(f"\n{'network':14s} {'P':>7s} {'forward (ms)':>13s} {'backprop (ms)':>14s} {'bp/fwd':>7s} "
           f"{'finite diff (ms)':>17s} {'fd/fwd':>9s} {'fd/fwd/P':>9s}")
     out = []
     for w in widths:
-        sizes = (16, w, w, 4)
+        sizes = (64, w, w, 4)
         net, params, x, y = _setup(sizes, "sigmoid", "softmax", batch)
         fwd = jax.jit(lambda p: backprop.loss(net, "log_likelihood", p, x, y))
         bp = jax.jit(lambda p: backprop.grad(net, "log_likelihood", p, x, y))
-        fd = lambda: backprop.numerical_grad(fwd, params, eps=1e-2, method="forward", batch_size=1)
+        fd = lambda: backprop.numerical_grad(fwd, params, eps=1e-2, method="forward")
         t = interleaved({"fwd": lambda: fwd(params), "bp": lambda: bp(params)}, rounds=3)
-        # numerical_grad compiles on its first call; time the second.
-        fd()
-        import time
-
+        fd()  # numerical_grad compiles on its first call; time the second
         t0 = time.perf_counter()
         jax.block_until_ready(fd())
         t_fd = time.perf_counter() - t0
@@ -82,6 +80,10 @@ def finite_differences(quick: bool) -> list[dict]:
         print(f"{'-'.join(map(str, sizes)):14s} {p:7d} {1e3 * t['fwd']:13.3f} {1e3 * t['bp']:14.3f} "
               f"{t['bp'] / t['fwd']:7.2f} {1e3 * t_fd:17.1f} {t_fd / t['fwd']:9.0f} {t_fd / t['fwd'] / p:9.2f}")
         out.append({"P": p, "forward_s": t["fwd"], "backprop_s": t["bp"], "finite_diff_s": t_fd})
+    logp = np.log([r["P"] for r in out])
+    for key, name, expected in (("finite_diff_s", "finite differences", 1), ("backprop_s", "backprop", 0)):
+        slope = np.polyfit(logp, np.log([r[key] / r["forward_s"] for r in out]), 1)[0]
+        print(f"log-log slope of {name} time, in forward passes, vs P: {slope:.2f} (theory {expected})")
     return out
 
 
