@@ -429,11 +429,3 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
         out_dir=out_dir,
         title="Convergence of gradient descent on quadratic errors (notes, Convergence)",
     )
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"])

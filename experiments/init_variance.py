@@ -230,11 +230,3 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     }
     return save("init_variance", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
                 title="Activation variance through 20 layers (notes, He and Xavier initialization)")
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"][:110])

@@ -218,12 +218,3 @@ def _figure(out: dict, quick: bool):
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv, out_dir=sys.argv[2] if len(sys.argv) > 2 else None)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"][:110])
-    print("runtime", rec["data"]["runtime_s"])

@@ -316,11 +316,3 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
         out_dir=out_dir,
         title="Momentum: effective rate eta/(1-mu) at low curvature, no amplification at high curvature (notes, Momentum)",
     )
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"])

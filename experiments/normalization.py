@@ -78,26 +78,10 @@ FEATURES = (
 def _gd_costs(loss, p0, rates: np.ndarray, steps: int) -> np.ndarray:
     """Cost ``E(w_t)``, ``t = 0..steps``, of ``optim.gd`` at each rate, shape (len(rates), steps + 1).
 
-    Vmapped over the rate, which lives in the optimizer state (``optim.set_hyperparams``).
+    Vmapped over the rate, which lives in the optimizer state (``optim.minimize`` sets it).
     """
-    opt = optim.gd(1.0)
-    g = jax.grad(loss)
-
-    @jax.jit
-    @jax.vmap
-    def one(rate):
-        s = optim.set_hyperparams(opt.init(p0), rate=rate)
-
-        def body(c, _):
-            p, s = c
-            u, s = opt.update(g(p), s, p)
-            p = optim.apply_updates(p, u)
-            return (p, s), loss(p)
-
-        _, es = jax.lax.scan(body, (p0, s), None, length=steps)
-        return jnp.concatenate([loss(p0)[None], es])
-
-    out = np.asarray(one(jnp.asarray(rates, jnp.float64)))
+    run = jax.jit(jax.vmap(lambda rate: optim.minimize(loss, p0, optim.gd(1.0), steps, rate=rate)[1]))
+    out = np.asarray(run(jnp.asarray(rates, jnp.float64)))
     return np.where(np.isfinite(out), out, np.inf)
 
 
@@ -621,12 +605,3 @@ def _figure(a: dict, bc: dict):
     ax.legend(fontsize=6.5, loc="upper left")
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv, out_dir=sys.argv[2] if len(sys.argv) > 2 else None)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"][:110])
-    print("runtime", rec["data"]["runtime_s"])

@@ -50,23 +50,8 @@ OPTIMIZERS = {
 def _sweep(f, w0: jax.Array, make_opt, rates: np.ndarray, steps: int) -> np.ndarray:
     """Cost after each step for each rate, shape (len(rates), steps + 1) (vmapped over the rate)."""
     opt = make_opt()
-    g = jax.grad(f)
-
-    @jax.jit
-    @jax.vmap
-    def one(rate):
-        s = optim.set_hyperparams(opt.init(w0), rate=rate)
-
-        def body(c, _):
-            w, s = c
-            u, s = opt.update(g(w), s, w)
-            w = optim.apply_updates(w, u)
-            return (w, s), f(w)
-
-        _, fs = jax.lax.scan(body, (w0, s), None, length=steps)
-        return jnp.concatenate([f(w0)[None], fs])
-
-    out = np.asarray(one(jnp.asarray(rates, w0.dtype)), np.float64)
+    run = jax.jit(jax.vmap(lambda rate: optim.minimize(f, w0, opt, steps, rate=rate)[1]))
+    out = np.asarray(run(jnp.asarray(rates, w0.dtype)), np.float64)
     return np.where(np.isfinite(out), out, np.inf)
 
 
@@ -345,11 +330,3 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     }
     return save("optimizers", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
                 title="GD, momentum, AdaGrad, RMSProp, Adam (notes, Momentum and Learning rate scheduling)")
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"][:110])

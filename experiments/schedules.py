@@ -212,11 +212,3 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     }
     return save("schedules", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
                 title="Learning-rate schedules vs a constant rate (notes, Learning rate scheduling)")
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"][:110])

@@ -180,11 +180,3 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     data_out["setup"] = {"hidden": hidden, "eta": eta, "steps": steps, "n": 200, "noise": 0.15}
     return save("symmetry", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
                 title="Symmetry breaking: constant vs random initialization (notes, Symmetry breaking)")
-
-
-if __name__ == "__main__":
-    import sys
-
-    rec = run(quick="--quick" in sys.argv)
-    for v in rec["verdicts"]:
-        print(v["agree"], v["measured"], v["predicted"], v["claim"])

@@ -81,6 +81,7 @@ __all__ = [
     "adamw",
     "current_rate",
     "set_hyperparams",
+    "minimize",
     "ScaleState",
     "ScaleByScheduleState",
     "TraceState",
@@ -699,3 +700,39 @@ def _map_substates(fn: Callable[[Any], Any], state: State) -> State:
     if _is_chain_state(state):
         return tuple(_map_substates(fn, s) for s in state)
     return fn(state)
+
+
+def minimize(
+    f: Callable[[PyTree], ArrayLike],
+    params: PyTree,
+    optimizer: Transform,
+    steps: int,
+    **hyperparams: ArrayLike,
+) -> tuple[PyTree, jax.Array]:
+    """Run ``steps`` updates of ``optimizer`` on a differentiable ``f``; return ``(params, costs)``.
+
+    ``w_{t+1} = w_t + Delta w_t`` with ``Delta w_t`` the optimizer's update of
+    ``jax.grad(f)(w_t)`` (notes, "Gradient descent"), as one ``lax.scan``;
+    ``costs`` has shape ``(steps + 1,)``: ``f(w_0), ..., f(w_steps)``. Keyword
+    arguments are set in the initial state with :func:`set_hyperparams`, so
+    ``jax.vmap(lambda r: minimize(f, w0, gd(1.0), 100, rate=r)[1])(rates)``
+    runs one trajectory per rate in a single compiled call. For research on
+    test functions (quadratics, Rosenbrock); networks train with ``fnn.train``.
+    """
+    if not isinstance(optimizer, Transform):
+        raise TypeError(f"optimizer must be an fnn.optim.Transform, got {type(optimizer).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    state = optimizer.init(params)
+    if hyperparams:
+        state = set_hyperparams(state, **hyperparams)
+    value_and_grad = jax.value_and_grad(f)
+
+    def body(carry, _):
+        w, s = carry
+        cost, g = value_and_grad(w)
+        updates, s = optimizer.update(g, s, w)
+        return (apply_updates(w, updates), s), cost
+
+    (w, _), costs = jax.lax.scan(body, (params, state), None, length=steps)
+    return w, jnp.concatenate([costs, jnp.asarray(f(w))[None].astype(costs.dtype)])

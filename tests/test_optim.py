@@ -590,3 +590,18 @@ def test_jitted_mlp_train_step_reduces_cost_and_compiles_once():
     assert np.all(np.isfinite(costs))
     assert costs[-1] < 0.5 * costs[0], (costs[0], costs[-1])
     assert int(state[-1].count) == 300
+
+
+def test_minimize_records_the_cost_of_every_iterate_and_vmaps_over_rates(x64):
+    # f(w) = 1/2 lambda w^2 under GD: w_t = (1 - eta lambda)^t w_0, f(w_t) = f(w_0) (1 - eta lambda)^(2t).
+    lam, w0 = 2.0, jnp.array(1.5, jnp.float64)
+    f = lambda w: 0.5 * lam * w**2
+    w, costs = optim.minimize(f, w0, optim.gd(0.1), 5)
+    expected = 0.5 * lam * 1.5**2 * (1 - 0.1 * lam) ** (2 * np.arange(6))
+    np.testing.assert_allclose(costs, expected, rtol=1e-12)
+    assert float(w) == pytest.approx(1.5 * 0.8**5, rel=1e-12)
+    rates = jnp.array([0.1, 0.25, 0.5], jnp.float64)
+    final = jax.vmap(lambda r: optim.minimize(f, w0, optim.gd(1.0), 5, rate=r)[1][-1])(rates)
+    np.testing.assert_allclose(final, 0.5 * lam * 1.5**2 * (1 - np.asarray(rates) * lam) ** 10, rtol=1e-12)
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
+        optim.minimize(f, w0, optim.gd(0.1), -1)
