@@ -359,10 +359,12 @@ class GradCheck(NamedTuple):
 
     @property
     def max_abs(self) -> float:
+        """The largest absolute difference over all leaves."""
         return float(max(jax.tree_util.tree_leaves(self.abs_diff)))
 
     @property
     def max_rel(self) -> float:
+        """The largest per-leaf relative difference."""
         return float(max(jax.tree_util.tree_leaves(self.rel_diff)))
 
 

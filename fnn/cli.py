@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 # data
 
 
-def load_dataset(name: str, split: str, data_dir: str | None = None, validation: int = 0):
+def load_dataset(name: str, split: str, data_dir: str | None = None, validation: int = 0) -> tuple[Any, Any]:
     """``(x, y)`` of a split of a dataset: ``fnn.data.load`` or the synthetic blobs."""
     import jax
     from fnn import data

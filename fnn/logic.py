@@ -21,7 +21,7 @@ zone"). Uses :mod:`fnn.perceptron` and nothing else of fnn.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -91,37 +91,39 @@ def _nand(a: Array, b: Array) -> Array:
     return jnp.where(z > 0, jnp.ones_like(z), jnp.zeros_like(z))
 
 
-Nand = Callable[[object, object], object]
+#: A wire: an array of 0/1 bits when evaluating, a wire name when :func:`trace` records a circuit.
+Wire = Any
+Nand = Callable[[Wire, Wire], Wire]
 
 
-def not_(a, nand: Nand = nand):
+def not_(a: Wire, nand: Nand = nand) -> Wire:
     """NOT a = NAND(a, a)."""
     return nand(a, a)
 
 
-def and_(a, b, nand: Nand = nand):
+def and_(a: Wire, b: Wire, nand: Nand = nand) -> Wire:
     """a AND b = NOT NAND(a, b)  (2 NANDs)."""
     return not_(nand(a, b), nand)
 
 
-def or_(a, b, nand: Nand = nand):
+def or_(a: Wire, b: Wire, nand: Nand = nand) -> Wire:
     """a OR b = NAND(NOT a, NOT b)  (3 NANDs, De Morgan)."""
     return nand(not_(a, nand), not_(b, nand))
 
 
-def xor(a, b, nand: Nand = nand):
+def xor(a: Wire, b: Wire, nand: Nand = nand) -> Wire:
     """a XOR b with 4 NANDs: t = NAND(a, b); NAND(NAND(a, t), NAND(b, t))."""
     t = nand(a, b)
     return nand(nand(a, t), nand(b, t))
 
 
-def half_adder(a, b, nand: Nand = nand):
+def half_adder(a: Wire, b: Wire, nand: Nand = nand) -> tuple[Wire, Wire]:
     """``(sum, carry) = (a XOR b, a AND b)`` with 5 NANDs (the XOR's first NAND is shared)."""
     t = nand(a, b)
     return nand(nand(a, t), nand(b, t)), nand(t, t)
 
 
-def full_adder(a, b, c, nand: Nand = nand):
+def full_adder(a: Wire, b: Wire, c: Wire, nand: Nand = nand) -> tuple[Wire, Wire]:
     """``(sum, carry)`` of ``a + b + c`` with the classic 9 NANDs.
 
     ``s1 = a XOR b`` (4 NANDs around ``t1 = NAND(a, b)``), ``sum = s1 XOR c``
@@ -135,7 +137,7 @@ def full_adder(a, b, c, nand: Nand = nand):
     return s, nand(t1, t4)
 
 
-def add(a_bits: Sequence, b_bits: Sequence, carry_in=None, nand: Nand = nand) -> list:
+def add(a_bits: Sequence[Wire], b_bits: Sequence[Wire], carry_in: Wire | None = None, nand: Nand = nand) -> list[Wire]:
     """Ripple-carry addition of two little-endian bit vectors (bit 0 first).
 
     A half adder on bit 0 (or a full adder with ``carry_in``), then a full
