@@ -39,21 +39,7 @@ SECTION = "Convergence"
 
 def _gd_run(E, w0: jax.Array, eta: float, steps: int) -> jax.Array:
     """Iterates ``w_0..w_steps`` of ``fnn.optim.gd(eta)`` on ``E`` (one compiled scan)."""
-    opt = optim.gd(eta)
-    g = jax.grad(E)
-
-    @jax.jit
-    def run(w0):
-        def body(carry, _):
-            w, s = carry
-            u, s = opt.update(g(w), s, w)
-            w = optim.apply_updates(w, u)
-            return (w, s), w
-
-        _, ws = jax.lax.scan(body, (w0, opt.init(w0)), None, length=steps)
-        return jnp.concatenate([w0[None], ws])
-
-    return run(w0)
+    return jax.jit(lambda w: optim.trajectory(E, w, optim.gd(eta), steps))(w0)
 
 
 def _gd_sweep(E, w0: jax.Array, etas: np.ndarray, steps: int, observe=None):

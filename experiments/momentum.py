@@ -44,21 +44,7 @@ def _trajectory(lam: jax.Array, w0: jax.Array, eta: float, mu: float, steps: int
     n = lam.shape[0]
     Q = jnp.eye(n, dtype=lam.dtype) if Q is None else Q
     E = analysis.quadratic((Q * lam[None, :]) @ Q.T)
-    g = jax.grad(E)
-    opt = optim.momentum(eta, mu)
-
-    @jax.jit
-    def run(w0):
-        def body(c, _):
-            w, s = c
-            u, s = opt.update(g(w), s, w)
-            w = optim.apply_updates(w, u)
-            return (w, s), w
-
-        _, ws = jax.lax.scan(body, (w0, opt.init(w0)), None, length=steps)
-        return jnp.concatenate([w0[None], ws])
-
-    return run(w0)
+    return jax.jit(lambda w: optim.trajectory(E, w, optim.momentum(eta, mu), steps))(w0)
 
 
 def _closed_form(lam: float, eta: float, mu: float, steps: int) -> np.ndarray:

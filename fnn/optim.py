@@ -82,6 +82,7 @@ __all__ = [
     "current_rate",
     "set_hyperparams",
     "minimize",
+    "trajectory",
     "ScaleState",
     "ScaleByScheduleState",
     "TraceState",
@@ -702,6 +703,30 @@ def _map_substates(fn: Callable[[Any], Any], state: State) -> State:
     return fn(state)
 
 
+
+def _descend(f, params, optimizer, steps, hyperparams, record):
+    # The shared loop of minimize/trajectory: `steps` updates of `optimizer` on jax.grad(f) in one scan;
+    # record(w_{t+1}, f(w_t)) is stacked over the steps.
+    if not isinstance(optimizer, Transform):
+        raise TypeError(f"optimizer must be an fnn.optim.Transform, got {type(optimizer).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    state = optimizer.init(params)
+    if hyperparams:
+        state = set_hyperparams(state, **hyperparams)
+    value_and_grad = jax.value_and_grad(f)
+
+    def body(carry, _):
+        w, s = carry
+        cost, g = value_and_grad(w)
+        updates, s = optimizer.update(g, s, w)
+        w = apply_updates(w, updates)
+        return (w, s), record(w, cost)
+
+    (w, _), stacked = jax.lax.scan(body, (params, state), None, length=steps)
+    return w, stacked
+
+
 def minimize(
     f: Callable[[PyTree], ArrayLike],
     params: PyTree,
@@ -719,20 +744,22 @@ def minimize(
     runs one trajectory per rate in a single compiled call. For research on
     test functions (quadratics, Rosenbrock); networks train with ``fnn.train``.
     """
-    if not isinstance(optimizer, Transform):
-        raise TypeError(f"optimizer must be an fnn.optim.Transform, got {type(optimizer).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    state = optimizer.init(params)
-    if hyperparams:
-        state = set_hyperparams(state, **hyperparams)
-    value_and_grad = jax.value_and_grad(f)
-
-    def body(carry, _):
-        w, s = carry
-        cost, g = value_and_grad(w)
-        updates, s = optimizer.update(g, s, w)
-        return (apply_updates(w, updates), s), cost
-
-    (w, _), costs = jax.lax.scan(body, (params, state), None, length=steps)
+    w, costs = _descend(f, params, optimizer, steps, hyperparams, lambda w, cost: cost)
     return w, jnp.concatenate([costs, jnp.asarray(f(w))[None].astype(costs.dtype)])
+
+
+def trajectory(
+    f: Callable[[PyTree], ArrayLike],
+    params: PyTree,
+    optimizer: Transform,
+    steps: int,
+    **hyperparams: ArrayLike,
+) -> PyTree:
+    """The iterates ``w_0, ..., w_steps`` of :func:`minimize`, stacked on a new leading axis.
+
+    Each leaf of the result has shape ``(steps + 1,) + leaf.shape``; use it to
+    compare measured paths with theory (e.g. ``(1 - eta lambda_i)^t`` along
+    the Hessian's eigenvectors, notes "Convergence").
+    """
+    _, ws = _descend(f, params, optimizer, steps, hyperparams, lambda w, cost: w)
+    return jax.tree_util.tree_map(lambda w0, w: jnp.concatenate([jnp.asarray(w0)[None], w]), params, ws)

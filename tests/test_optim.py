@@ -605,3 +605,18 @@ def test_minimize_records_the_cost_of_every_iterate_and_vmaps_over_rates(x64):
     np.testing.assert_allclose(final, 0.5 * lam * 1.5**2 * (1 - np.asarray(rates) * lam) ** 10, rtol=1e-12)
     with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
         optim.minimize(f, w0, optim.gd(0.1), -1)
+
+
+def test_trajectory_stacks_the_iterates_that_minimize_walks(x64):
+    f = lambda w: 0.5 * jnp.sum(jnp.array([1.0, 4.0], jnp.float64) * w["v"] ** 2)
+    w0 = {"v": jnp.array([1.0, -2.0], jnp.float64)}
+    ws = optim.trajectory(f, w0, optim.momentum(0.1, mu=0.5), 6)
+    assert ws["v"].shape == (7, 2)
+    np.testing.assert_array_equal(ws["v"][0], w0["v"])
+    w_end, costs = optim.minimize(f, w0, optim.momentum(0.1, mu=0.5), 6)
+    np.testing.assert_allclose(ws["v"][-1], w_end["v"], rtol=1e-14)
+    np.testing.assert_allclose(jax.vmap(lambda v: f({"v": v}))(ws["v"]), costs, rtol=1e-14)
+    # GD on a diagonal quadratic: each coordinate follows (1 - eta lambda)^t
+    gd = optim.trajectory(f, w0, optim.gd(0.1), 6)["v"]
+    t = np.arange(7)[:, None]
+    np.testing.assert_allclose(gd, np.array([1.0, -2.0]) * (1 - 0.1 * np.array([1.0, 4.0])) ** t, rtol=1e-12)
