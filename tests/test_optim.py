@@ -459,6 +459,13 @@ def test_mu_outside_zero_one_is_rejected(bad):
         optim.sgd(0.1, momentum=bad)
 
 
+def test_sgd_without_momentum_is_gd_and_keeps_no_velocity():
+    params = _params(jnp.float32)
+    state = optim.sgd(0.1).init(params)
+    assert jax.tree_util.tree_structure(state) == jax.tree_util.tree_structure(optim.gd(0.1).init(params))
+    assert "mu" not in str(state)
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.0])
 def test_decay_outside_zero_one_is_rejected(bad):
     with pytest.raises(ValueError, match=rf"decay must be a number in \[0, 1\), got {bad}"):
@@ -504,8 +511,8 @@ def test_other_bad_hyperparameters_are_rejected():
 
 @pytest.mark.parametrize(
     "make",
-    [optim.sgd, optim.momentum, optim.adagrad, optim.rmsprop, optim.adam, optim.adamw],
-    ids=["sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"],
+    [optim.gd, optim.sgd, optim.momentum, optim.adagrad, optim.rmsprop, optim.adam, optim.adamw],
+    ids=["gd", "sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"],
 )
 def test_grads_with_another_structure_than_the_state_are_rejected(make):
     params = _params(jnp.float32)
