@@ -52,6 +52,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
+from fnn._validate import check_int
+
 Array = jax.Array
 PyTree = Any
 
@@ -104,12 +106,6 @@ def _scalar_fn(f: Callable[[PyTree], Array], params: PyTree) -> None:
     out = jax.eval_shape(f, params)
     if getattr(out, "shape", None) != ():
         raise ValueError(f"f must return a scalar, got output of shape {getattr(out, 'shape', type(out).__name__)}")
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _eigenvalues(eigenvalues: ArrayLike, name: str = "eigenvalues") -> Array:
@@ -201,7 +197,7 @@ def hessian(
     :func:`lanczos` / :func:`extreme_eigenvalues` there).
     """
     f = _check_f(f)
-    max_params = _positive_int("max_params", max_params)
+    max_params = check_int(max_params, "max_params")
     flat, unravel = _flat(params)
     if flat.size > max_params:
         raise ValueError(
@@ -253,7 +249,7 @@ def power_iteration(
     iterations when the top eigenvalues are close, or use :func:`lanczos`.
     """
     f = _check_f(f)
-    num_iters = _positive_int("num_iters", num_iters)
+    num_iters = check_int(num_iters, "num_iters")
     _scalar_fn(f, params)
     mv, flat = _matvec(f, params)
     v0 = _start(key, flat.size, flat.dtype)
@@ -289,7 +285,7 @@ def lanczos(
     (``beta ~ 0``), ``T`` is cut there.
     """
     f = _check_f(f)
-    num_iters = _positive_int("num_iters", num_iters)
+    num_iters = check_int(num_iters, "num_iters")
     _scalar_fn(f, params)
     mv, flat = _matvec(f, params)
     n = flat.size
@@ -421,7 +417,7 @@ def predicted_components(eigenvalues: ArrayLike, rate: float, alpha0: ArrayLike,
     Notes, "Convergence": the eigen-components of ``w - w*`` under GD on a quadratic.
     """
     lam = _eigenvalues(eigenvalues)
-    steps = _positive_int("steps", steps)
+    steps = check_int(steps, "steps")
     a0 = jnp.asarray(alpha0, lam.dtype)
     if a0.shape not in ((), lam.shape):
         raise ValueError(f"alpha0 must be a number or have the shape of eigenvalues {lam.shape}, got {a0.shape}")

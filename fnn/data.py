@@ -59,6 +59,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from fnn._io import atomic_write
+from fnn._validate import check_int
 
 Array = jax.Array
 PathLike = str | os.PathLike
@@ -636,14 +637,6 @@ def _check_key(key: Any, name: str = "key") -> Array:
     )
 
 
-def _check_count(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_nonneg(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -669,8 +662,8 @@ def linearly_separable(
     normalised, should a test need it.
     """
     key = _check_key(key)
-    n = _check_count(n, "n")
-    dim = _check_count(dim, "dim")
+    n = check_int(n, "n")
+    dim = check_int(dim, "dim")
     margin = _check_nonneg(margin, "margin")
     return _linearly_separable(key, n, dim, jnp.float32(margin))
 
@@ -697,7 +690,7 @@ def xor(key: Array, n: int = 4, noise: float = 0.0) -> tuple[Array, Array]:
     ``(n, 2)``, ``y`` int32 ``(n,)``.
     """
     key = _check_key(key)
-    n = _check_count(n, "n")
+    n = check_int(n, "n")
     noise = _check_nonneg(noise, "noise")
     return _xor(key, n, jnp.float32(noise))
 
@@ -727,12 +720,12 @@ def blobs(
     ``y`` int32 ``(n,)``.
     """
     key = _check_key(key)
-    n = _check_count(n, "n")
+    n = check_int(n, "n")
     std = _check_nonneg(std, "std")
     spread = _check_nonneg(spread, "spread")
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
-        k = _check_count(centers, "centers")
-        dim = _check_count(dim, "dim")
+        k = check_int(centers, "centers")
+        dim = check_int(dim, "dim")
         c = None
     else:
         c = jnp.asarray(centers, jnp.float32)
@@ -781,8 +774,8 @@ def regression(
     ``(n, dim) -> (n, 1)``. ``x`` float32 ``(n, dim)``, ``y`` float32 ``(n, 1)``.
     """
     key = _check_key(key)
-    n = _check_count(n, "n")
-    dim = _check_count(dim, "dim")
+    n = check_int(n, "n")
+    dim = check_int(dim, "dim")
     noise = _check_nonneg(noise, "noise")
     if isinstance(target, str):
         if target not in TARGETS:
@@ -845,19 +838,9 @@ def shuffle(key: Array, x: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
 
 def num_batches(n: int, batch_size: int, drop_remainder: bool = True) -> int:
     """Mini-batches per epoch: ``n // m`` (``drop_remainder``) or ``ceil(n / m)``."""
-    n = _check_count(n, "n")
-    batch_size = _check_batch_size(batch_size, n)
+    n = check_int(n, "n")
+    batch_size = check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
     return n // batch_size if drop_remainder else -(-n // batch_size)
-
-
-def _check_batch_size(batch_size: Any, n: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be an int in [1, {n}], got {batch_size!r}")
-    if not 1 <= batch_size <= n:
-        raise ValueError(
-            f"batch_size must be an int in [1, {n}] (the number of examples), got {batch_size}"
-        )
-    return int(batch_size)
 
 
 def batches(
@@ -902,8 +885,8 @@ def batch_indices(
     A training loop that gathers each mini-batch from these indices inside its
     ``lax.scan`` never writes a shuffled copy of the data set.
     """
-    n = _check_count(n, "n")
-    m = _check_batch_size(batch_size, n)
+    n = check_int(n, "n")
+    m = check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
     if not isinstance(drop_remainder, bool):
         raise TypeError(f"drop_remainder must be a bool, got {drop_remainder!r}")
     if key is None:

@@ -72,6 +72,7 @@ from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import data as _data
 from fnn import optim as _optim
+from fnn._validate import check_int
 from fnn.nn import MLP, Params
 
 Array = jax.Array
@@ -146,15 +147,6 @@ def _check_grad(grad: Any) -> str:
     if grad not in GRAD_METHODS:
         raise ValueError(f"grad must be one of {list(GRAD_METHODS)}, got {grad!r}")
     return grad
-
-
-def _check_int(value: Any, name: str, low: int, high: int | None = None, what: str = "") -> int:
-    expected = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]{what}"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {expected}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {expected}, got {value}")
-    return int(value)
 
 
 def _check_key(key: Any) -> Array:
@@ -412,7 +404,7 @@ def make_epoch(
     cost = _costs.get(cost)
     optimizer = _check_optimizer(optimizer)
     grad = _check_grad(grad)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     if not isinstance(donate, bool):
         raise TypeError(f"donate must be a bool, got {donate!r}")
     mesh = _mesh(devices)
@@ -436,7 +428,7 @@ def make_epoch(
     def run(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
         state = _check_state(state)
         n = jnp.shape(x)[0]
-        _check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
+        check_int(batch_size, "batch_size", 1, n, " (the number of examples)")
         if donate:
             state = _unalias(state)
         return jitted(state, x, y)
@@ -521,7 +513,7 @@ def evaluate(
     net.check_params(params)
     x, y = _check_data(net, x, y, name="evaluate")
     n = x.shape[0]
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     m = min(batch_size, n)
     nb = n // m
     xb = x[: nb * m].reshape((nb, m) + x.shape[1:])
@@ -615,8 +607,8 @@ def fit(
         raise TypeError(f"train must be a pair (x, y), got {type(train).__name__}")
     x, y = _check_data(net, *train, name="train")
     n = x.shape[0]
-    epochs = _check_int(epochs, "epochs", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1, n, " (the number of training examples)")
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1, n, " (the number of training examples)")
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError(f"validation must be a pair (x, y) or None, got {type(validation).__name__}")
