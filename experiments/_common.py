@@ -21,13 +21,22 @@ import numpy as np
 PAPER_FIGURES = Path(__file__).resolve().parent.parent / "paper_figures"
 
 
+KINDS = ("prediction", "check", "erratum")
+OUTCOMES = ("as expected", "unexpected", "skipped")
+
+
 def verdict(
     claim: str,
-    measured: float,
-    predicted: float | str,
+    measured: Any,
+    predicted: Any,
     agree: bool,
     tolerance: str,
     section: str = "",
+    *,
+    kind: str | None = None,
+    skipped: str | None = None,
+    interval: tuple[float, float] | None = None,
+    n_seeds: int | None = None,
 ) -> dict[str, Any]:
     """One checked claim of the notes.
 
@@ -36,15 +45,166 @@ def verdict(
     compared (for example ``"relative error <= 5%"`` or ``"measured < predicted"``)
     and ``agree`` the outcome of that comparison, computed by the experiment,
     never typed in.
+
+    ``kind`` says what the verdict is (issue 12):
+
+    - ``"prediction"``: a measurement set against an independent theory, closed
+      form or published number, which could come out otherwise;
+    - ``"check"``: an identity or implementation check (BP equals ``jax.grad``,
+      a formula read back, an exact identity of a quadratic);
+    - ``"erratum"``: a statement of the notes that is false as written;
+      ``agree=True`` then means the measurement confirmed that the statement as
+      written does *not* hold (the corrected statement follows as its own
+      prediction).
+
+    ``skipped`` is ``None`` or the reason the claim could not be measured (a data
+    set absent): the outcome is then ``"skipped"`` whatever ``agree`` says.
+    ``interval`` is the ``(lo, hi)`` 95% interval of ``measured`` over
+    ``n_seeds`` seeds (see :func:`t_interval`).
+
+    The outcome is ``"as expected"`` when ``agree`` holds, ``"unexpected"``
+    otherwise. ``kind=None`` is accepted while older experiments migrate; the
+    record then carries ``kind: null`` and :func:`save` lists it as a problem.
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"verdict: kind must be one of {KINDS} (or None while migrating), got {kind!r}")
+    if skipped is not None and (not isinstance(skipped, str) or not skipped.strip()):
+        raise ValueError(f"verdict: skipped must be None or a non-empty reason string, got {skipped!r}")
+    if interval is not None:
+        if len(interval) != 2:
+            raise ValueError(f"verdict: interval must be a (lo, hi) pair, got {interval!r}")
+        lo, hi = (float(interval[0]), float(interval[1]))
+        if not lo <= hi:
+            raise ValueError(f"verdict: interval must have lo <= hi, got {interval!r}")
+        interval = (lo, hi)
+    if n_seeds is not None and (isinstance(n_seeds, bool) or int(n_seeds) != n_seeds or n_seeds < 1):
+        raise ValueError(f"verdict: n_seeds must be a positive integer or None, got {n_seeds!r}")
+    agree = bool(agree)
+    outcome = "skipped" if skipped is not None else "as expected" if agree else "unexpected"
     return {
         "claim": claim,
         "section": section,
+        "kind": kind,
         "measured": _plain(measured),
         "predicted": _plain(predicted),
         "tolerance": tolerance,
-        "agree": bool(agree),
+        "agree": agree,
+        "outcome": outcome,
+        "skipped_reason": skipped,
+        "interval": None if interval is None else [interval[0], interval[1]],
+        "n_seeds": None if n_seeds is None else int(n_seeds),
     }
+
+
+def outcome_of(v: dict[str, Any]) -> str:
+    """The outcome of a stored verdict; older records (no ``outcome``) are read from
+    ``agree`` and a truthy ``skipped`` field."""
+    if v.get("outcome") in OUTCOMES:
+        return v["outcome"]
+    if v.get("skipped") or v.get("skipped_reason"):
+        return "skipped"
+    return "as expected" if v.get("agree") else "unexpected"
+
+
+def _normalize(v: dict[str, Any]) -> dict[str, Any]:
+    """A verdict with ``outcome`` and ``skipped_reason`` filled in (legacy ``v["skipped"] = True``)."""
+    v = dict(v)
+    if v.get("skipped") and not v.get("skipped_reason"):
+        v["skipped_reason"] = v["skipped"] if isinstance(v["skipped"], str) else "skipped (no reason given)"
+    v.setdefault("kind", None)
+    v.setdefault("skipped_reason", None)
+    v.setdefault("interval", None)
+    v.setdefault("n_seeds", None)
+    v["outcome"] = outcome_of(v)
+    return v
+
+
+def summarize(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per kind and outcome, and the problems a referee would flag.
+
+    ``{"counts": {kind: {outcome: n}}, "unexpected": n, "skipped": n,
+    "problems": [...]}``; a verdict without a ``kind`` is a problem.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    problems = []
+    for v in verdicts:
+        k = v.get("kind") or "null"
+        o = outcome_of(v)
+        counts.setdefault(k, {}).setdefault(o, 0)
+        counts[k][o] += 1
+        if v.get("kind") not in KINDS:
+            problems.append(f"kind: null for {v.get('claim', '?')!r}")
+    flat = [outcome_of(v) for v in verdicts]
+    return {
+        "counts": counts,
+        "unexpected": flat.count("unexpected"),
+        "skipped": flat.count("skipped"),
+        "problems": problems,
+    }
+
+
+def _t_cdf_two_sided(t: float, df: int) -> float:
+    """``A(t | df) = P(|T| <= t)`` for Student's t with integer ``df`` (exact finite
+    series, Abramowitz and Stegun 26.7.3-4): with ``theta = atan(t / sqrt(df))``,
+    even df: ``sin(theta) * sum_{k=0}^{df/2-1} c_k cos^{2k}(theta)``, ``c_k = prod (2i-1)/(2i)``;
+    odd df: ``(2/pi) [theta + sin(theta) sum_{k=0}^{(df-3)/2} d_k cos^{2k+1}(theta)]``,
+    ``d_k = prod (2i)/(2i+1)``."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= c * c * (2 * i - 1) / (2 * i)
+            total += term
+        return s * total
+    if df == 1:
+        return 2.0 * theta / math.pi
+    term, total = c, c
+    for i in range(1, (df - 1) // 2):
+        term *= c * c * (2 * i) / (2 * i + 1)
+        total += term
+    return 2.0 / math.pi * (theta + s * total)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile (``p > 1/2``) of Student's t with ``df`` degrees of freedom,
+    by bisection on the exact CDF :func:`_t_cdf_two_sided` (no scipy)."""
+    if not 0.5 < p < 1.0:
+        raise ValueError(f"t_quantile: p must lie in (0.5, 1), got {p!r}")
+    if isinstance(df, bool) or int(df) != df or df < 1:
+        raise ValueError(f"t_quantile: df must be a positive integer, got {df!r}")
+    target = 2.0 * p - 1.0  # P(|T| <= t)
+    lo, hi = 0.0, 1.0
+    while _t_cdf_two_sided(hi, int(df)) < target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_cdf_two_sided(mid, int(df)) < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def t_interval(samples: Any, level: float = 0.95) -> tuple[float, float, float]:
+    """Student-t interval of the mean: ``(mean, lo, hi)``.
+
+    ``mean +- t_{(1+level)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard
+    deviation (``ddof=1``) of the ``n >= 2`` finite samples.
+    """
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    if x.size < 2:
+        raise ValueError(f"t_interval: samples needs at least 2 values, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"t_interval: samples must be finite, got {x.tolist()}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"t_interval: level must lie in (0, 1), got {level!r}")
+    n = x.size
+    mean = float(x.mean())
+    half = t_quantile(0.5 + level / 2.0, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
 
 
 def hardware() -> dict[str, Any]:
@@ -79,8 +239,20 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def out_path(out_dir: str | os.PathLike | None) -> Path:
-    path = Path(out_dir) if out_dir is not None else PAPER_FIGURES
+def quick_dir() -> Path:
+    """Scratch folder of quick runs: ``$TMPDIR/fnn-experiments-quick`` (never ``paper_figures/``)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "fnn-experiments-quick"
+
+
+def out_path(out_dir: str | os.PathLike | None, quick: bool = False) -> Path:
+    """The folder results go to: ``out_dir`` if given, else :func:`quick_dir` for a
+    quick run and ``paper_figures/`` for a full one (issue 15, item 9)."""
+    if out_dir is not None:
+        path = Path(out_dir)
+    else:
+        path = quick_dir() if quick else PAPER_FIGURES
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -99,7 +271,9 @@ def save(
     """Write ``<name>.json`` and ``<name>.png``; return the JSON record."""
     import fnn
 
-    path = out_path(out_dir)
+    path = out_path(out_dir, quick)
+    verdicts = [_normalize(v) for v in verdicts]
+    summary = summarize(verdicts)
     record = {
         "name": name,
         "title": title,
@@ -108,7 +282,8 @@ def save(
         "fnn_version": fnn.__version__,
         "hardware": hardware(),
         "verdicts": verdicts,
-        "agree": all(v["agree"] for v in verdicts),
+        "agree": summary["unexpected"] == 0,
+        "summary": summary,
         "data": _plain(data),
     }
     (path / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
