@@ -196,6 +196,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             worst_ad <= 1e-10,
             "<= 1e-10",
             "Backpropagation four fundamental equations",
+            kind="check",
         )
     )
     verdicts.append(
@@ -206,6 +207,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             worst_fd <= 1e-6,
             "<= 1e-6",
             "Backpropagation four fundamental equations",
+            kind="check",
         )
     )
 
@@ -233,6 +235,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(s_fd - 1.0) <= 0.2,
             "|slope - 1| <= 0.2 (median timings, shared machine)",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -243,6 +246,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(s_bp) <= 0.2,
             "|slope| <= 0.2",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -253,6 +257,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             1.5 <= med_bp <= 6.0,
             "within a factor 2 of 3 (backward ~ 2 forward in matrix products)",
             SECTION,
+            kind="prediction",
         )
     )
 

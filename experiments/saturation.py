@@ -84,6 +84,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 rel_bp4 <= 1e-12,
                 "<= 1e-12 (float64)",
                 SECTION,
+                kind="check",
             )
         )
         verdicts.append(
@@ -94,6 +95,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 all(abs(s - 1.0) <= 1e-6 for s in slopes),
                 "|slope - 1| <= 1e-6 for every hidden unit j",
                 SECTION,
+                kind="check",
             )
         )
         data["bp4_one_example"] = {"z_k": z_in, "dC_dW": gW, "delta": delta, "slopes": slopes}
@@ -135,6 +137,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 abs(s_train - 1.0) <= 0.1,
                 "|slope - 1| <= 0.1 over 3 decades of input scale",
                 SECTION,
+                kind="prediction",
             )
         )
         data["bp4_training"] = {
@@ -169,6 +172,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 rel_bp1 <= 1e-6,
                 "<= 1e-6 (float64; sigma' from e^-|a|/(1+e^-|a|)^2)",
                 SECTION,
+                kind="check",
             )
         )
         g10, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(10.0, jnp.float64)))
@@ -184,6 +188,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 abs(g10 / g0 - pred_ratio) <= 1e-6 * pred_ratio,
                 "relative error <= 1e-6; predicted sigma'(10) sigma(10) / (sigma'(0) sigma(0))",
                 SECTION,
+                kind="check",
             )
         )
         data["bp1_output"] = {
@@ -225,6 +230,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 rel_bp2 <= 1e-6,
                 "max relative error <= 1e-6 (float64)",
                 SECTION,
+                kind="check",
             )
         )
         data["bp2_hidden"] = {

@@ -102,6 +102,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             mean_err <= 1e-5,
             "max relative difference <= 1e-5 (float32)",
             SECTION,
+            kind="check",
         )
     )
     small = ms_a <= N / 16  # FPC within 3% of 1
@@ -114,6 +115,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(slope + 0.5) <= 0.05,
             "|slope + 0.5| <= 0.05",
             SECTION,
+            kind="prediction",
         )
     )
     inner = ms_a < N
@@ -126,6 +128,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             float(rel.max()) <= 0.1,
             f"<= 10% at every m (sampling error of {n_batches} batches ~ {100 / np.sqrt(2 * n_batches):.1f}%)",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -136,6 +139,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             float(rms[-1]) <= 1e-5 * np.sqrt(sigma2),
             "RMS error / sigma <= 1e-5",
             SECTION,
+            kind="check",
         )
     )
 

@@ -103,6 +103,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 bool(np.all(only_jumps)),
                 "all swept dw give Delta output in {0, -1, +1} exactly",
                 SECTION,
+                kind="check",
             )
         )
         verdicts.append(
@@ -113,6 +114,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 jumps.size == 1 and abs(jump_at - dw_star) <= spacing,
                 f"a single jump, within one sweep step ({spacing:.2g}) of dw*",
                 SECTION,
+                kind="check",
             )
         )
         verdicts.append(
@@ -123,6 +125,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 abs(g_sig - g_pred) <= 1e-12 * abs(g_pred),
                 "relative error <= 1e-12 (float64)",
                 SECTION,
+                kind="check",
             )
         )
         # linearization error vs dw (Taylor: second order)
@@ -140,6 +143,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 abs(s_lin - 2.0) <= 0.1,
                 "|slope - 2| <= 0.1 for 1e-5 <= dw <= 1e-2",
                 SECTION,
+                kind="prediction",
             )
         )
         data["neuron"] = {
@@ -207,6 +211,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(s_sig - 1.0) <= 0.05,
             "|slope - 1| <= 0.05",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -217,6 +222,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             rel_1e3 <= 1e-2,
             "median relative error <= 1e-2",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -227,6 +233,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             bool(step_sizes.size > 0 and np.all(step_sizes == 1.0)),
             f"all {step_sizes.size} nonzero changes equal 1 exactly",
             SECTION,
+            kind="check",
         )
     )
     max_grad_step = float(np.max(np.abs(lin_step)))
@@ -238,6 +245,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             max_grad_step == 0.0,
             "max |grad . Delta w| == 0",
             SECTION,
+            kind="check",
         )
     )
     data["population"] = {

@@ -150,6 +150,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(g_ratio - sp4) <= 1e-5 * sp4,
             "relative error <= 1e-5 (float32)",
             SECTIONS[0],
+            kind="check",
         )
     )
     t_meas, t_pred = {}, {}
@@ -164,6 +165,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 abs(t_meas[c] - t_pred[c]) <= 0.1 * t_pred[c],
                 "within 10% of the continuous-time (ODE) prediction",
                 SECTIONS[0],
+                kind="prediction",
             )
         )
     data["neuron"] = {
@@ -202,6 +204,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             rel_ce <= 1e-12,
             "max relative error <= 1e-12 (float64)",
             SECTIONS[1],
+            kind="check",
         )
     )
 
@@ -223,6 +226,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             sum_err <= 1e-6,
             "<= 1e-6 (float32)",
             SECTIONS[2],
+            kind="check",
         )
     )
     # gradient formula for the softmax + log-likelihood layer at the saturated start
@@ -248,6 +252,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             rel_sm <= 1e-5,
             "max relative error <= 1e-5 (float32)",
             SECTIONS[2],
+            kind="check",
         )
     )
     t90 = {
@@ -265,6 +270,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             bool(np.isfinite(t90["log_likelihood"]) and lower >= 10.0),
             f">= 10 (budget {sm_epochs} epochs)",
             SECTIONS[2],
+            kind="prediction",
         )
     )
     data["softmax"] = {

@@ -98,6 +98,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             max_spread <= 1e-6,
             "max |w_j - w_k| <= 1e-6 (float32)",
             SECTION,
+            kind="check",
         )
     )
     max_rank_const = int(const["log"][:, 2].max())
@@ -109,6 +110,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             max_rank_const == 1,
             "rank (singular values > 1e-4 of the largest) == 1 at every logged step",
             SECTION,
+            kind="check",
         )
     )
     min_rank_rand = int(rand["log"][:, 2].min())
@@ -120,6 +122,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             min_rank_rand >= 2,
             f">= 2 distinct functions (rank of the hidden activations) at every logged step (at most {hidden})",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -130,6 +133,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             const["accuracy"] <= 0.75 + 0.05,
             "accuracy <= 0.80 (3/4 plus 5 points for the noisy points near the corners)",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -140,6 +144,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             rand["accuracy"] >= 0.9,
             "accuracy >= 0.90 (noise 0.15 around the corners)",
             SECTION,
+            kind="prediction",
         )
     )
 

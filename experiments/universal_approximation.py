@@ -341,6 +341,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                     agree,
                     "fitted slope <= -0.5" if smooth else "fitted slope < 0",
                     SECTION,
+                    kind="prediction",
                 )
             )
             data["continuous"][label] = {
@@ -437,6 +438,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             bool(np.all(lookup_ok)),
             f"all {len(lookup_ok)} random functions, n = {ns[0]}..{ns[-1]}, classified exactly",
             SECTION,
+            kind="check",
         )
     )
     verdicts.append(
@@ -448,6 +450,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             abs(slope_dof - 1.0) <= 0.25,
             "|slope - 1| <= 0.25 (median over random functions)",
             SECTION,
+            kind="prediction",
         )
     )
     verdicts.append(
@@ -458,6 +461,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             bool(np.all(parity_ok)),
             f"construction exact for every n = {ns[0]}..{ns[-1]}",
             SECTION,
+            kind="check",
         )
     )
     ax = axes[0, 2]

@@ -10,11 +10,12 @@ import numpy as np
 from experiments import perceptron as experiment
 
 
-def test_perceptron_experiment_quick_run_agrees_on_every_claim(tmp_path):
+def test_perceptron_experiment_quick_run_has_every_outcome_as_expected(tmp_path):
     record = experiment.run(quick=True, seed=0, out_dir=tmp_path)
-    failed = [v["claim"] for v in record["verdicts"] if not v["agree"]]
+    failed = [v["claim"] for v in record["verdicts"] if v["outcome"] != "as expected"]
     assert not failed, failed
-    assert record["agree"] and len(record["verdicts"]) >= 6
+    assert record["agree"] and len(record["verdicts"]) >= 7
+    assert {v["kind"] for v in record["verdicts"]} == {"prediction", "check"}
     assert (tmp_path / "perceptron.png").stat().st_size > 10_000
     on_disk = json.loads((tmp_path / "perceptron.json").read_text())
     assert on_disk["verdicts"] == record["verdicts"]
