@@ -58,6 +58,7 @@ process 0 should write checkpoints and files (``jax.process_index() == 0``).
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -65,13 +66,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 from jax.typing import ArrayLike, DTypeLike
 
 from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import data as _data
 from fnn import optim as _optim
+from fnn import parallel as _parallel
 from fnn._validate import check_int
 from fnn.nn import MLP, Params
 
@@ -135,12 +137,19 @@ def _check_net(net: Any) -> MLP:
     return net
 
 
-def _check_optimizer(optimizer: Any) -> _optim.Transform:
-    if not isinstance(optimizer, _optim.Transform):
-        raise TypeError(
-            f"optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)), got {type(optimizer).__name__}"
-        )
-    return optimizer
+def _check_optimizer(optimizer: Any) -> Any:
+    """An ``fnn.optim.Transform`` or any object with the same protocol (an optax
+    ``GradientTransformation`` included): callable ``init(params) -> state`` and
+    ``update(grads, state, params) -> (updates, state)``, the updates being
+    added to the parameters (they carry the sign)."""
+    if isinstance(optimizer, _optim.Transform):
+        return optimizer
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        return optimizer
+    raise TypeError(
+        "optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)) or an object with "
+        f"init(params) and update(grads, state, params) methods, got {type(optimizer).__name__}"
+    )
 
 
 def _check_grad(grad: Any) -> str:
@@ -189,6 +198,9 @@ def _check_data(net: MLP, x: Any, y: Any, name: str = "train") -> tuple[Array, A
         )
     if x.shape[0] == 0:
         raise ValueError(f"{name} data must hold at least one example, got x of shape {x.shape}")
+    _check_finite(x, f"{name} x")
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        _check_finite(y, f"{name} y")
     n_out = net.sizes[-1]
     if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == 1:
         lo, hi = int(jnp.min(y)), int(jnp.max(y))
@@ -206,6 +218,21 @@ def _check_data(net: MLP, x: Any, y: Any, name: str = "train") -> tuple[Array, A
             f"({x.shape[0]}, {n_out}) (net.sizes[-1] = {n_out}), got shape {y.shape} and dtype {y.dtype}"
         )
     return x, y
+
+
+def _check_finite(a: Any, name: str) -> None:
+    """Raise ``ValueError`` naming the first row of ``a`` that holds a NaN or an inf (host-side)."""
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        return
+    finite = np.asarray(jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1))
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        bad = np.asarray(a[row]).ravel()
+        value = bad[~np.isfinite(bad)][0]
+        raise ValueError(
+            f"{name} must hold finite numbers, got {value} in row {row} "
+            f"({int((~finite).sum())} of {a.shape[0]} rows hold NaN or inf)"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -273,35 +300,6 @@ def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str
     return step
 
 
-class _Mesh(NamedTuple):
-    mesh: Mesh
-    replicated: NamedSharding
-    batch: NamedSharding  # (m, ...) split over examples
-
-
-def _mesh(devices: Sequence[Any] | Mesh | None) -> _Mesh | None:
-    if devices is None:
-        return None
-    if isinstance(devices, Mesh):
-        if devices.axis_names != ("data",):
-            raise ValueError(f"devices must be a 1-D Mesh with axis 'data', got axis names {devices.axis_names}")
-        mesh = devices
-    else:
-        devs = list(devices)
-        if not devs or not all(isinstance(d, jax.Device) for d in devs):
-            raise TypeError(f"devices must be a non-empty list of jax devices (jax.devices()) or a Mesh, got {devices!r}")
-        mesh = Mesh(np.array(devs), ("data",))
-    return _Mesh(
-        mesh,
-        NamedSharding(mesh, PartitionSpec()),
-        NamedSharding(mesh, PartitionSpec("data")),
-    )
-
-
-def _n_devices(m: _Mesh | None) -> int:
-    return 1 if m is None else m.mesh.devices.size
-
-
 def make_step(
     net: MLP,
     cost: str | _costs.Cost,
@@ -325,7 +323,7 @@ def make_step(
     cost = _costs.get(cost)
     optimizer = _check_optimizer(optimizer)
     grad = _check_grad(grad)
-    mesh = _mesh(devices)
+    mesh = _parallel.mesh(devices)
 
     def step(state, x, y):
         return _step_fn(net, cost, optimizer, grad)(state, x, y)
@@ -342,9 +340,9 @@ def make_step(
     @functools.wraps(step)
     def run(state: TrainState, x: ArrayLike, y: ArrayLike) -> tuple[TrainState, Metrics]:
         state = _check_state(state)
-        if mesh is not None and jnp.shape(x)[0] % _n_devices(mesh):
+        if mesh is not None and jnp.shape(x)[0] % _parallel.n_devices(mesh):
             raise ValueError(
-                f"x must hold a multiple of the {_n_devices(mesh)} devices' count of examples, got {jnp.shape(x)[0]}"
+                f"x must hold a multiple of the {_parallel.n_devices(mesh)} devices' count of examples, got {jnp.shape(x)[0]}"
             )
         return jitted(state, x, y)
 
@@ -356,7 +354,7 @@ def make_step(
 # the epoch
 
 
-def _epoch_fn(step: Callable, batch_size: int, mesh: _Mesh | None) -> Callable:
+def _epoch_fn(step: Callable, batch_size: int, mesh: _parallel.DeviceMesh | None) -> Callable:
     """The pure epoch ``(state, x, y) -> (state, Metrics of (n_batches,) arrays)``."""
 
     def epoch(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
@@ -407,10 +405,10 @@ def make_epoch(
     batch_size = check_int(batch_size, "batch_size", 1)
     if not isinstance(donate, bool):
         raise TypeError(f"donate must be a bool, got {donate!r}")
-    mesh = _mesh(devices)
-    if batch_size % _n_devices(mesh):
+    mesh = _parallel.mesh(devices)
+    if batch_size % _parallel.n_devices(mesh):
         raise ValueError(
-            f"batch_size must be a multiple of the number of devices ({_n_devices(mesh)}), got {batch_size}"
+            f"batch_size must be a multiple of the number of devices ({_parallel.n_devices(mesh)}), got {batch_size}"
         )
 
     def epoch(state, x, y):
@@ -501,13 +499,21 @@ def evaluate(
     is the label (``fnn.costs.accuracy``), computed in chunks of
     ``batch_size`` examples (memory only: the result does not depend on it)
     with ``train=False`` (batch norm uses its running statistics).
-    ``state`` is a :class:`TrainState` or bare parameters.
+    ``state`` is a :class:`TrainState`, or bare parameters for a network
+    without batch norm (with batch norm the running statistics are needed:
+    pass the state).
     Returns Python floats ``(cost, accuracy)``.
     """
     net = _check_net(net)
     cost = _costs.get(cost)
     if isinstance(state, TrainState):
         params, net_state = state.params, state.net_state
+    elif net.stateful:
+        raise TypeError(
+            "state must be the TrainState for a network with batch norm (inference uses its running "
+            f"statistics, state.net_state), got bare parameters of type {type(state).__name__}; "
+            "pass the TrainState (or train.TrainState(params, (), net_state, 0, key))"
+        )
     else:
         params, net_state = state, net.init_state()
     net.check_params(params)
@@ -523,7 +529,102 @@ def evaluate(
 
 
 # --------------------------------------------------------------------------
-# fit
+# fit: validate -> place -> compile -> run epochs -> record
+# (fit_population, in fnn/population.py, reuses each step)
+
+
+class _Args(NamedTuple):
+    """The checked arguments shared by :func:`fit` and :func:`fit_population`."""
+
+    net: MLP
+    cost: _costs.Cost
+    optimizer: Any
+    grad: str
+    x: Any
+    y: Any
+    validation: tuple[Any, Any] | None
+    epochs: int
+    batch_size: int
+    mesh: _parallel.DeviceMesh | None
+
+
+def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback) -> _Args:
+    """Validate everything :func:`fit` and :func:`fit_population` share (public boundary)."""
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    optimizer = _check_optimizer(optimizer)
+    grad = _check_grad(grad)
+    if not isinstance(train, (tuple, list)) or len(train) != 2:
+        raise TypeError(f"train must be a pair (x, y), got {type(train).__name__}")
+    x, y = _check_data(net, *train, name="train")
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1, x.shape[0], " (the number of training examples)")
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError(f"validation must be a pair (x, y) or None, got {type(validation).__name__}")
+        validation = _check_data(net, *validation, name="validation")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    return _Args(net, cost, optimizer, grad, x, y, validation, epochs, batch_size, _parallel.mesh(devices))
+
+
+def _place_data(args: _Args, dtype: Any) -> tuple[Array, Array, tuple[Array, Array] | None]:
+    """The training (and validation) set on the device(s), once: replicated over a mesh,
+    ``x`` cast to the parameters' dtype, integer labels to int32."""
+    sharding = args.mesh.replicated if args.mesh is not None else None
+
+    def place(x, y):
+        x = jnp.asarray(x, dtype) if not isinstance(x, jax.Array) else x.astype(dtype)
+        y = y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.integer) else jnp.asarray(y, dtype)
+        return _parallel.put(x, sharding), _parallel.put(y, sharding)
+
+    x, y = place(args.x, args.y)
+    return x, y, (place(*args.validation) if args.validation is not None else None)
+
+
+def _own_copy(state: Any, sharding: Any = None) -> Any:
+    """A copy of ``state`` the compiled epoch may donate (the caller's buffers stay intact)."""
+    state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
+    state = state._replace(step=jnp.asarray(state.step, jnp.int32))
+    return state if sharding is None else jax.device_put(state, sharding)
+
+
+def _compile(jitted: Any, *args: Any) -> tuple[Any, float]:
+    """``jitted`` lowered and compiled for ``args``; and the seconds it took."""
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def _empty_history(compile_s: float) -> dict[str, Any]:
+    keys = ("epoch", "step", "cost", "accuracy", "val_cost", "val_accuracy", "rate", "examples_per_s", "epoch_s")
+    history: dict[str, Any] = {k: [] for k in keys}
+    history["compile_s"] = compile_s
+    return history
+
+
+def _run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Callable | None, history: dict) -> None:
+    """The outer loop: ``one_epoch(e) -> (record, line, state)`` for ``e = 1..epochs``; the
+    record is appended to ``history``, the line shown on the progress bar, and
+    ``callback(e, state, record) is True`` stops early."""
+    bar = _progress(epochs, progress)
+    try:
+        for e in range(1, epochs + 1):
+            record, line, state = one_epoch(e)
+            for k, v in record.items():
+                history[k].append(v)
+            if bar is not None:
+                bar.set_postfix_str(line, refresh=False)
+                bar.update(1)
+            elif progress:
+                print(f"epoch {e}/{epochs}: {line}", file=sys.stderr, flush=True)
+            if callback is not None and callback(e, state, record) is True:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _progress(epochs: int, enabled: bool):
@@ -539,6 +640,31 @@ def _progress(epochs: int, enabled: bool):
 def _first_bad(costs: np.ndarray) -> int | None:
     bad = np.flatnonzero(~np.isfinite(costs))
     return int(bad[0]) if bad.size else None
+
+
+def _all_finite(tree: Any) -> Array:
+    """One boolean: every floating leaf of ``tree`` is finite (traceable)."""
+    leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _check_resume(optimizer: Any, state: TrainState) -> None:
+    """``optimizer`` must match ``state.opt_state``: same structure, same hyperparameter values."""
+    fresh = optimizer.init(state.params)
+    if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
+        raise ValueError(
+            "optimizer must be the one state.opt_state was made by: expected a state of structure "
+            f"{jax.tree_util.tree_structure(fresh)}, the given state has {jax.tree_util.tree_structure(state.opt_state)}"
+        )
+    for new, old in zip(_optim._substates(fresh), _optim._substates(state.opt_state)):
+        for name in getattr(new, "HYPERPARAMS", ()):
+            a, b = np.asarray(getattr(new, name)), np.asarray(getattr(old, name))
+            if a.shape == b.shape and not np.array_equal(a, b, equal_nan=True):
+                raise ValueError(
+                    f"optimizer has {name}={a.tolist()} but state.opt_state holds {name}={b.tolist()}: a resumed run "
+                    "keeps the state's hyperparameters; to change them pass "
+                    f"state._replace(opt_state=optim.set_hyperparams(state.opt_state, {name}=...))"
+                )
 
 
 def fit(
@@ -572,7 +698,7 @@ def fit(
       epochs: epochs to run now (>= 1).
       batch_size: ``m``, in ``[1, n]``; a multiple of the number of devices.
       key: ``jax.random.key(seed)``: initializes the parameters and seeds the
-        shuffles (:func:`init_state`). Not needed when ``state`` is given.
+        shuffles (:func:`init_state`). Exactly one of ``key`` and ``state``.
       validation: optional ``(x, y)`` evaluated (inference mode) after each epoch.
       grad: ``"backprop"`` (BP1-BP4) or ``"autodiff"`` (``jax.grad``).
       progress: show a tqdm bar (one line per epoch if tqdm is missing).
@@ -583,7 +709,11 @@ def fit(
       state: resume from this :class:`TrainState` (e.g. ``checkpoint.load``);
         the shuffles continue where they stopped, so ``fit`` for ``a`` epochs,
         then ``fit(..., state=s)`` for ``b`` more equals one fit of ``a + b``.
-        Its buffers are left intact.
+        Its buffers are left intact. The state's hyperparameters (rate, mu,
+        ...) are the run's: ``optimizer`` must have the same structure and the
+        same hyperparameter values (a mismatch raises and says how to change
+        them with ``optim.set_hyperparams``); a schedule is evaluated at the
+        state's step count.
       dtype: parameter dtype for a fresh state (float32).
 
     Returns:
@@ -596,110 +726,79 @@ def fit(
 
     Raises:
       ValueError / TypeError: bad arguments (named in the message).
-      FloatingPointError: the cost became NaN or inf; the message names the
-        step (counting from 1 over the whole run) and the epoch.
+      FloatingPointError: the cost became NaN or inf, the parameters at the end
+        of an epoch hold NaN or inf (an epoch's last update diverged), or the
+        validation cost is NaN; the message names the step (counting from 1
+        over the whole run) and the epoch.
     """
-    net = _check_net(net)
-    cost = _costs.get(cost)
-    optimizer = _check_optimizer(optimizer)
-    grad = _check_grad(grad)
-    if not isinstance(train, (tuple, list)) or len(train) != 2:
-        raise TypeError(f"train must be a pair (x, y), got {type(train).__name__}")
-    x, y = _check_data(net, *train, name="train")
-    n = x.shape[0]
-    epochs = check_int(epochs, "epochs", 1)
-    batch_size = check_int(batch_size, "batch_size", 1, n, " (the number of training examples)")
-    if validation is not None:
-        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise TypeError(f"validation must be a pair (x, y) or None, got {type(validation).__name__}")
-        vx, vy = _check_data(net, *validation, name="validation")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    mesh = _mesh(devices)
-    if batch_size % _n_devices(mesh):
-        raise ValueError(
-            f"batch_size must be a multiple of the number of devices ({_n_devices(mesh)}), got {batch_size}"
-        )
+    args = _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback)
+    net, mesh = args.net, args.mesh
+    _parallel.check_divisible(args.batch_size, mesh, "batch_size", "")
     if state is None:
         if key is None:
             raise ValueError("key must be a jax.random key when no state is given, got None")
-        state = init_state(net, optimizer, key, dtype)
+        state = init_state(net, args.optimizer, key, dtype)
     else:
+        if key is not None:
+            raise ValueError("key must be None when state is given (the state carries its own key), got a key")
         state = _check_state(state)
         net.check_params(state.params)
-    dtype = jax.tree_util.tree_leaves(state.params)[0].dtype
+        _check_resume(args.optimizer, state)
+    x, y, val = _place_data(args, jax.tree_util.tree_leaves(state.params)[0].dtype)
+    state = _own_copy(state, mesh.replicated if mesh is not None else None)
 
-    # Place everything once; the epoch donates the state, so copy a caller's state.
-    data_sharding = mesh.replicated if mesh is not None else None
-    put = (lambda a: jax.device_put(a, data_sharding)) if mesh is not None else jax.device_put
-    x = put(jnp.asarray(x, dtype) if not isinstance(x, jax.Array) else x.astype(dtype))
-    if jnp.issubdtype(y.dtype, jnp.integer):
-        y = y.astype(jnp.int32)
-    else:
-        y = jnp.asarray(y, dtype) if not isinstance(y, jax.Array) else y.astype(dtype)
-    y = put(y)
-    state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
-    state = state._replace(step=jnp.asarray(state.step, jnp.int32))
-    if mesh is not None:
-        state = jax.device_put(state, mesh.replicated)
-    if validation is not None:
-        vx, vy = put(vx), put(vy)
+    epoch_fn = make_epoch(net, args.cost, args.optimizer, args.batch_size, grad=args.grad,
+                          devices=mesh.mesh if mesh else None, donate=True)
+    compiled, compile_s = _compile(epoch_fn.jitted, state, x, y)
+    history = _empty_history(compile_s)
+    nb, start_step = x.shape[0] // args.batch_size, int(state.step)
+    current = [state]
 
-    epoch_fn = make_epoch(net, cost, optimizer, batch_size, grad=grad, devices=mesh.mesh if mesh else None, donate=True)
-    t0 = time.perf_counter()
-    compiled = epoch_fn.jitted.lower(state, x, y).compile()
-    compile_s = time.perf_counter() - t0
-
-    nb = n // batch_size
-    history: dict[str, Any] = {
-        k: []
-        for k in ("epoch", "step", "cost", "accuracy", "val_cost", "val_accuracy", "rate", "examples_per_s", "epoch_s")
-    }
-    history["compile_s"] = compile_s
-    bar = _progress(epochs, progress)
-    start_step = int(state.step)
-    try:
-        for e in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            state, metrics = compiled(state, x, y)
-            costs_np = np.asarray(metrics.cost)  # one transfer per epoch
-            dt = time.perf_counter() - t0
-            bad = _first_bad(costs_np)
-            if bad is not None:
-                step_no = start_step + (e - 1) * nb + bad + 1
+    def one_epoch(e: int):
+        t0 = time.perf_counter()
+        new, metrics = compiled(current[0], x, y)
+        costs_np = np.asarray(metrics.cost)  # one transfer per epoch
+        dt = time.perf_counter() - t0
+        current[0] = new
+        _raise_if_diverged(costs_np, new, start_step, e, nb)
+        record = {
+            "epoch": e,
+            "step": start_step + e * nb,
+            "cost": float(costs_np.mean()),
+            "accuracy": float(np.asarray(metrics.accuracy).mean()),
+            "rate": float(np.asarray(metrics.rate)[-1]),
+            "examples_per_s": nb * args.batch_size / dt,
+            "epoch_s": dt,
+            "val_cost": None,
+            "val_accuracy": None,
+        }
+        line = f"cost {record['cost']:.4f} acc {record['accuracy']:.4f}"
+        if val is not None:
+            record["val_cost"], record["val_accuracy"] = evaluate(net, new, *val, args.cost)
+            if not math.isfinite(record["val_cost"]):
                 raise FloatingPointError(
-                    f"cost became {costs_np[bad]} at step {step_no} (epoch {e} of this run, "
-                    f"mini-batch {bad + 1} of {nb}); lower the learning rate or check the data"
+                    f"validation cost became {record['val_cost']} after step {start_step + e * nb} (epoch {e} of "
+                    "this run) while the training cost stayed finite; check the validation data and the network"
                 )
-            record = {
-                "epoch": e,
-                "step": start_step + e * nb,
-                "cost": float(costs_np.mean()),
-                "accuracy": float(np.asarray(metrics.accuracy).mean()),
-                "rate": float(np.asarray(metrics.rate)[-1]),
-                "examples_per_s": nb * batch_size / dt,
-                "epoch_s": dt,
-                "val_cost": None,
-                "val_accuracy": None,
-            }
-            if validation is not None:
-                record["val_cost"], record["val_accuracy"] = evaluate(net, state, vx, vy, cost)
-            for k, v in record.items():
-                history[k].append(v)
-            line = f"cost {record['cost']:.4f} acc {record['accuracy']:.4f}"
-            if validation is not None:
-                line += f" val_acc {record['val_accuracy']:.4f}"
-            line += f" {record['examples_per_s']:.0f} ex/s"
-            if bar is not None:
-                bar.set_postfix_str(line, refresh=False)
-                bar.update(1)
-            elif progress:
-                print(f"epoch {e}/{epochs}: {line}", file=sys.stderr, flush=True)
-            if callback is not None and callback(e, state, record) is True:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    return state, history
+            line += f" val_acc {record['val_accuracy']:.4f}"
+        line += f" {record['examples_per_s']:.0f} ex/s"
+        return record, line, new
+
+    _run_epochs(args.epochs, progress, one_epoch, callback, history)
+    return current[0], history
+
+
+def _raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int, e: int, nb: int) -> None:
+    """``FloatingPointError`` naming the step if a cost of the epoch, or its final parameters, are not finite."""
+    bad = _first_bad(costs_np)
+    if bad is not None:
+        step_no = start_step + (e - 1) * nb + bad + 1
+        raise FloatingPointError(
+            f"cost became {costs_np[bad]} at step {step_no} (epoch {e} of this run, "
+            f"mini-batch {bad + 1} of {nb}); lower the learning rate or check the data"
+        )
+    if not bool(_all_finite(state.params)):
+        raise FloatingPointError(
+            f"parameters became NaN or inf at step {start_step + e * nb} (the last update of epoch {e} of this "
+            "run; every cost of the epoch was finite); lower the learning rate"
+        )

@@ -247,13 +247,23 @@ def test_fit_names_the_step_where_the_cost_first_became_nan():
     s, _ = train.fit(net, "log_likelihood", opt, (x, y), epochs=2, batch_size=m,
                      key=jax.random.key(0), progress=False)
     bad = 37
-    x_bad = x.at[bad, 3].set(jnp.nan)
+    x_bad = x.at[bad].set(3e38)  # finite, but its weighted inputs overflow: the cost becomes NaN or inf
     # Where example 37 falls in the next epoch's shuffle (drawn from fold_in(key, step)):
     perm = np.asarray(jax.random.permutation(jax.random.fold_in(s.key, s.step), 64))
     pos = int(np.flatnonzero(perm == bad)[0])
     expected = 2 * nb + pos // m + 1
     with pytest.raises(FloatingPointError, match=rf"at step {expected} \(epoch 1 of this run, mini-batch {pos // m + 1} of {nb}\)"):
         train.fit(net, "log_likelihood", opt, (x_bad, y), epochs=1, batch_size=m, state=s, progress=False)
+
+
+def test_fit_rejects_non_finite_data_naming_the_first_bad_row():
+    x, y = _blobs(n=64)
+    net = _net()
+    with pytest.raises(ValueError, match=r"train x must hold finite numbers, got nan in row 5 \(2 of 64 rows"):
+        train.fit(net, "log_likelihood", optim.gd(0.05), (x.at[5, 1].set(jnp.nan).at[9, 0].set(jnp.inf), y),
+                  epochs=1, batch_size=8, key=jax.random.key(0), progress=False)
+    with pytest.raises(ValueError, match=r"evaluate x must hold finite numbers, got inf in row 3"):
+        train.evaluate(net, net.init(jax.random.key(0)), x.at[3, 0].set(jnp.inf), y, "log_likelihood")
 
 
 def test_fit_stops_when_training_diverges():
