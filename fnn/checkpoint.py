@@ -21,15 +21,25 @@ fields. Pass ``like=`` (a pytree of the expected structure: arrays or
 to check the file against it: a file from another architecture raises a
 ``ValueError`` that names the first mismatching path and both shapes.
 
+Every leaf's stored bytes carry a SHA-256 in the metadata (format version 2),
+and :func:`load` checks each stored array against its metadata (shape, dtype,
+checksum) before using it, so a file whose arrays were swapped, rewritten or
+damaged raises a ``ValueError`` naming the leaf's path. Version-1 files
+(written before checksums existed) still load: their arrays are checked
+against the metadata's shape and dtype, without a checksum.
+
 Writes go to a temporary file in the destination folder, are flushed to disk,
 and are renamed over ``path`` (``os.replace``), so a crash leaves either the old
-checkpoint or the new one, never a partial file. Single-process: every leaf
-must be fully addressable from this process.
+checkpoint or the new one, never a partial file; temporaries left by killed
+saves (``.<name>.<pid>@<host>-*.tmp``) are removed by the next save into the same
+folder (:func:`fnn._io.atomic_write`). Single-process: every leaf must be fully
+addressable from this process.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import pathlib
@@ -49,7 +59,8 @@ PyTree = Any
 __all__ = ["save", "load"]
 
 _FORMAT = "fnn.checkpoint"
-_VERSION = 1
+_VERSION = 2  # 2: a "sha256" of each leaf's stored bytes; version 1 (no checksums) still loads
+_READS = (1, 2)
 _META_KEY = "__fnn_checkpoint__"
 
 
@@ -110,6 +121,11 @@ def _leaf_data(x: Any, meta: dict) -> np.ndarray:
     return a
 
 
+def _sha256(a: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order (shape and dtype are checked separately)."""
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
 def _children_of(x: Any) -> tuple[list[tuple[str, Any]], Any]:
     """One level of a registered pytree node: [(key string, child)], treedef."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=lambda y: y is not x)
@@ -146,7 +162,9 @@ def _encode(x: Any, path: str, leaves: list, data: list | None) -> dict:
         meta = {"t": "leaf", "i": len(leaves), **meta}
         leaves.append(x)
         if data is not None:
-            data.append(_leaf_data(x, meta))
+            stored = _leaf_data(x, meta)
+            meta["sha256"] = _sha256(stored)
+            data.append(stored)
         return meta
     cls = type(x)
     return {
@@ -346,12 +364,63 @@ def _build(node: dict, arrays: list[np.ndarray], path: str) -> Any:
     )
 
 
-def _leaf_nodes(node: dict, out: list) -> list:
-    if node["t"] == "leaf":
-        out.append(node)
-    for c in node.get("c", []):
-        _leaf_nodes(c, out)
+def _leaf_nodes(node: dict, out: list, path: str = "") -> list[tuple[str, dict]]:
+    """``[(path, leaf node)]`` of the file's tree description, in jax's leaf order."""
+    t = node["t"]
+    if t == "leaf":
+        out.append((path, node))
+    for i, c in enumerate(node.get("c", [])):
+        if t == "namedtuple":
+            sub = f"{path}.{node['fields'][i]}"
+        elif t == "dict":
+            sub = f"{path}[{node['k'][i]!r}]"
+        elif t == "node":
+            sub = path + node["k"][i]
+        else:
+            sub = f"{path}[{i}]"
+        _leaf_nodes(c, out, sub)
     return out
+
+
+def _check_stored(node: dict, arrays: list[np.ndarray], where: str) -> str | None:
+    """What is wrong with a leaf's stored array against its own metadata, or None."""
+    i = node["i"]
+    if not isinstance(i, int) or not 0 <= i < len(arrays):
+        return f"its array index {i!r} is not one of the file's {len(arrays)} arrays"
+    a, shape = arrays[i], tuple(node["shape"])
+    if node["kind"] == "key":
+        if a.dtype != np.uint32 or a.shape[: len(shape)] != shape or a.ndim != len(shape) + 1:
+            return (
+                f"the metadata says a key array of shape {shape}, the stored key data has shape "
+                f"{a.shape} and dtype {a.dtype.name} (expected {shape} + (n,), uint32)"
+            )
+    else:
+        want = jnp.dtype(node["dtype"])
+        stored = want if np.dtype(want).kind in "biufc" else np.dtype(f"u{want.itemsize}")
+        if a.dtype != stored or a.shape != shape:
+            return (
+                f"the metadata says shape {shape} and dtype {node['dtype']}, the stored array has "
+                f"shape {a.shape} and dtype {a.dtype.name}"
+            )
+    digest = node.get("sha256")
+    if digest is not None and _sha256(a) != digest:
+        return "its bytes do not match the SHA-256 stored at save time (the file was damaged or altered)"
+    return None
+
+
+def _verify(path: pathlib.Path, meta: dict, arrays: list[np.ndarray]) -> list[tuple[str, dict]]:
+    """Check every stored leaf against the metadata; return the ``[(path, node)]`` leaves."""
+    try:
+        nodes = _leaf_nodes(meta["tree"], [])
+        problems = [(p, _check_stored(n, arrays, p)) for p, n in nodes]
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as err:
+        raise ValueError(f"{path}: corrupt checkpoint metadata ({err!r})") from err
+    for where, problem in problems:
+        if problem is not None:
+            raise ValueError(f"{path}: corrupt checkpoint: leaf at {_show(where)}: {problem}")
+    if sorted(n["i"] for _, n in nodes) != list(range(len(arrays))):
+        raise ValueError(f"{path}: corrupt checkpoint metadata (leaf indices are not 0..{len(arrays) - 1})")
+    return nodes
 
 
 def _read(path: pathlib.Path) -> tuple[dict, list[np.ndarray]]:
@@ -368,15 +437,19 @@ def _read(path: pathlib.Path) -> tuple[dict, list[np.ndarray]]:
             raise ValueError(f"{path}: not an fnn checkpoint (no {_META_KEY} entry)")
         try:
             meta = json.loads(str(f[_META_KEY][()]))
-            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-                raise ValueError(f"{path}: not an fnn checkpoint (format {meta.get('format')!r})")
-            if meta.get("version") != _VERSION:
-                raise ValueError(
-                    f"{path}: checkpoint format version {meta.get('version')!r}, "
-                    f"this fnn reads version {_VERSION}"
-                )
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+            raise ValueError(f"{path}: corrupt or truncated checkpoint ({err!r})") from err
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ValueError(f"{path}: not an fnn checkpoint (format {got!r})")
+        if meta.get("version") not in _READS:
+            raise ValueError(
+                f"{path}: checkpoint format version {meta.get('version')!r}, "
+                f"this fnn reads versions {list(_READS)}"
+            )
+        try:
             arrays = [f[f"leaf_{i}"] for i in range(meta["n_leaves"])]
-        except (zipfile.BadZipFile, EOFError, KeyError, OSError, json.JSONDecodeError) as err:
+        except (zipfile.BadZipFile, EOFError, KeyError, OSError, ValueError, TypeError) as err:
             raise ValueError(f"{path}: corrupt or truncated checkpoint ({err!r})") from err
     return meta, arrays
 
@@ -395,13 +468,20 @@ def load(path: PathLike, like: PyTree | None = None) -> PyTree:
     has ``like``'s structure and leaf types, and each jax leaf is placed with
     the ``sharding`` of its ``like`` leaf.
 
-    Raises ``ValueError`` for a file that is not an fnn checkpoint, or that
-    does not fit ``like``: the message names the first mismatching path and
+    Every stored array is first checked against the file's own metadata: its
+    shape, its dtype and (format version 2, the current one) the SHA-256 of
+    its bytes recorded at save time; version-1 files, which have no
+    checksums, are checked for shape and dtype only.
+
+    Raises ``ValueError`` for a file that is not an fnn checkpoint, that is
+    truncated or damaged (the message names the leaf's path and what differs),
+    or that does not fit ``like``: the message names the first mismatching path and
     gives the expected and the stored shape, e.g.
     ``at [0]['W']: like expects shape (100, 784), the checkpoint holds shape (30, 784)``.
     """
     path = pathlib.Path(path)
     meta, arrays = _read(path)
+    nodes = _verify(path, meta, arrays)
     tree = meta["tree"]
     if like is None:
         return _build(tree, arrays, "")
@@ -410,10 +490,9 @@ def load(path: PathLike, like: PyTree | None = None) -> PyTree:
     msg = _diff(tree, want, "")
     if msg is not None:
         raise ValueError(f"{path} does not fit like: {msg}")
-    nodes = _leaf_nodes(tree, [])
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(like)[0]]
     values = [
         _restore_leaf(node, arrays[node["i"]], p, leaf)
-        for node, p, leaf in zip(nodes, paths, like_leaves)
+        for (_, node), p, leaf in zip(nodes, paths, like_leaves)
     ]
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), values)

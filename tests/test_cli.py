@@ -31,13 +31,17 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_config_history_checkpoint_and_curves(run_dir):
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.npz", "config.json", "curves.png", "history.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.npz", "config.json", "curves.png", "fnn-run.json", "history.json"]
     hist = json.loads((run_dir / "history.json").read_text())
     assert hist["epoch"] == [1, 2] and len(hist["val_accuracy"]) == 2
-    assert hist["monitor"] == "test"
+    assert hist["monitor"] == "validation" and hist["validation_examples"] == 200
     assert hist["test_accuracy"] > 0.8
     cfg = json.loads((run_dir / "config.json").read_text())
-    assert cfg["sizes"] == [784, 16, 10] and cfg["dataset"] == "synthetic"
+    assert cfg["sizes"] == [784, 16, 10] and cfg["dataset"] == "synthetic" and cfg["validation"] == 200
+    marker = json.loads((run_dir / "fnn-run.json").read_text())
+    assert marker["format"] == "fnn.run" and len(marker["run_id"]) == 32
+    assert marker["files"] == ["checkpoint.npz", "config.json", "curves.png", "history.json"]
     # nothing left behind in the parent folder (no temporary folders)
     assert sorted(p.name for p in run_dir.parent.iterdir()) == ["blobs"]
 
@@ -64,17 +68,20 @@ def test_existing_run_is_refused_without_overwrite(run_dir, capsys):
     assert (run_dir / "history.json").read_text() == before
 
 
-def test_overwrite_replaces_a_run_and_validation_holds_out_examples(tmp_path, capsys):
+def test_overwrite_replaces_a_run_and_validation_0_trains_on_all_and_monitors_nothing(tmp_path, capsys):
     out = tmp_path / "r"
     assert cli.main(["train", *SMALL, "--epochs", "1", "--out", str(out)]) == 0
-    assert cli.main(["train", *SMALL, "--epochs", "2", "--validation", "200", "--out", str(out), "--overwrite"]) == 0
+    old_id = json.loads((out / "fnn-run.json").read_text())["run_id"]
+    assert cli.main(["train", *SMALL, "--epochs", "2", "--validation", "0", "--out", str(out), "--overwrite"]) == 0
     hist = json.loads((out / "history.json").read_text())
-    assert hist["epoch"] == [1, 2] and hist["monitor"] == "validation"
-    assert hist["step"] == [1800 // 50, 2 * 1800 // 50]  # 2000 - 200 training examples
+    assert hist["epoch"] == [1, 2] and hist["monitor"] is None
+    assert hist["val_accuracy"] == [None, None]
+    assert hist["step"] == [2000 // 50, 2 * 2000 // 50]  # all 2000 training examples
+    assert json.loads((out / "fnn-run.json").read_text())["run_id"] != old_id
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
     capsys.readouterr()
-    assert cli.main(["evaluate", str(out), "--split", "validation"]) == 0
-    assert "on 200 examples of synthetic" in capsys.readouterr().out
+    err = _error(capsys, ["evaluate", str(out), "--split", "validation"])
+    assert "argument --split: the run held out no validation set" in err
 
 
 def test_folder_with_other_files_is_refused_even_with_overwrite(tmp_path, capsys):
@@ -99,7 +106,7 @@ def test_folder_with_other_files_is_refused_even_with_overwrite(tmp_path, capsys
         (["--sizes", "100,16,10"], "argument --sizes: the first size must be the data's width 784 (synthetic), got 100"),
         (["--sizes", "784,16,3"], "argument --sizes: the last size must be the number of classes 10 (synthetic), got 3"),
         (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
-        (["--batch-size", "5000"], "argument --batch-size: must be in [1, 2000] (the training examples), got 5000"),
+        (["--batch-size", "5000"], "argument --batch-size: must be in [1, 1800] (the training examples), got 5000"),
         (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
         (["--epochs", "two"], "argument --epochs: must be an integer, got 'two'"),
         (["--rate", "-1"], "argument --rate: must be a finite number >= 0, got '-1'"),
@@ -120,8 +127,6 @@ def test_bad_evaluate_arguments(tmp_path, run_dir, capsys):
     assert "is not an fnn run" in err
     err = _error(capsys, ["evaluate", str(run_dir), "--split", "dev"])
     assert "argument --split: must be one of train, validation, test, got 'dev'" in err
-    err = _error(capsys, ["evaluate", str(run_dir), "--split", "validation"])
-    assert "held out no validation set" in err
 
 
 def test_missing_dataset_files_give_an_error_not_a_traceback(tmp_path, capsys, monkeypatch):
@@ -160,3 +165,49 @@ def test_defaults_are_the_documented_fashion_mnist_recipe():
         cli.DEFAULTS[k] for k in ("sizes", "hidden", "output", "cost", "optimizer", "schedule")
     ]
     assert (args.rate, args.batch_size, args.epochs) == (cli.DEFAULTS["rate"], cli.DEFAULTS["batch_size"], cli.DEFAULTS["epochs"])
+
+
+# ----------------------------------------------------------------------------
+# the validation split (issue 15, item 5)
+
+
+def test_validation_split_is_monitored_each_epoch_and_the_test_set_touched_once(tmp_path, capsys, monkeypatch):
+    from fnn import train
+
+    calls = []
+    real = train.evaluate
+
+    def counting(net, state, x, y, *a, **k):
+        calls.append(int(x.shape[0]))
+        return real(net, state, x, y, *a, **k)
+
+    monkeypatch.setattr(train, "evaluate", counting)
+    out = tmp_path / "r"
+    assert cli.main(["train", *SMALL, "--epochs", "3", "--validation", "300", "--out", str(out)]) == 0
+    # 3 epochs on the 300 held-out examples, then the 500 test examples once
+    assert calls == [300, 300, 300, 500]
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["step"] == [1700 // 50 * e for e in (1, 2, 3)]  # trained on the other 1700
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), "--split", "validation"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"validation accuracy {100 * hist['val_accuracy'][-1]:.2f}%") and "on 300 examples" in line
+
+
+def test_validation_split_is_the_end_of_the_training_set_and_disjoint_from_training():
+    import numpy as np
+
+    x_all, _ = cli.load_dataset("synthetic", "train", validation=0)
+    x_tr, _ = cli.load_dataset("synthetic", "train", validation=300)
+    x_va, _ = cli.load_dataset("synthetic", "validation", validation=300)
+    assert x_tr.shape[0] == 1700 and x_va.shape[0] == 300
+    np.testing.assert_array_equal(np.concatenate([x_tr, x_va]), x_all)
+
+
+def test_default_validation_is_5000_examples_for_the_real_data_sets_and_200_for_synthetic():
+    parse = cli.build_parser().parse_args
+    assert cli.config_from_args(parse(["train"]))["validation"] == 5000
+    assert cli.config_from_args(parse(["train", "--dataset", "mnist"]))["validation"] == 5000
+    assert cli.config_from_args(parse(["train", "--dataset", "synthetic"]))["validation"] == 200
+    assert cli.config_from_args(parse(["train", "--validation", "0"]))["validation"] == 0
