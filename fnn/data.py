@@ -6,7 +6,8 @@ own module:
 
 - :mod:`fnn.idx`: the IDX file format (``read_idx``, ``write_idx``);
 - :mod:`fnn.datasets`: MNIST and Fashion-MNIST: search paths, download,
-  checksums, cache (``load``, ``download``, ``search_dirs``, ``Source``, ...);
+  checksums, cache (``load``, ``provenance``, ``download``, ``search_dirs``,
+  ``Source``, ...);
 - :mod:`fnn.synthetic`: synthetic sets (notes, "Perceptron Learning" and
   "Universal Approximation Theorem");
 - :mod:`fnn.batching`: shuffling and mini-batches (notes, "Stochastic gradient
@@ -23,6 +24,7 @@ from fnn.datasets import (
     Source,
     download,
     load,
+    provenance,
     search_dirs,
 )
 from fnn.idx import read_idx, write_idx
@@ -38,6 +40,7 @@ __all__ = [
     "search_dirs",
     "download",
     "load",
+    "provenance",
     "linearly_separable",
     "xor",
     "blobs",

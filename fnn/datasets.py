@@ -18,17 +18,28 @@ IDX files (gzipped or not) in, in order:
    ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz`` and
    ``t10k-labels-idx1-ubyte.gz``.
 
-A folder is used when it holds all four files. Files found on disk are checked
-by their structure (magic number, dtype, shape, the 60,000/10,000 counts, labels
-in 0..9), not by an archive checksum: Debian recompresses its copies, so their
-gzip bytes differ from the publisher's while the images are identical.
+An explicit ``data_dir`` is the only folder searched: it must hold the four
+files (or, with ``download=True``, receive the missing ones); otherwise
+:func:`load` raises ``FileNotFoundError`` naming the folder and the missing
+files, never loading from elsewhere. Without ``data_dir``, the first of the
+other folders that holds all four files is used.
+
+Every file, whatever form it is found in (gzipped or raw), is checked by its
+structure (magic number, dtype, shape, the 60,000/10,000 counts, labels in
+0..9) and by the SHA-256 of its *decompressed* content (:attr:`Source.sha256`),
+not by the archive's checksum: Debian's copies of Fashion-MNIST and the MNIST
+of ``../shared/data`` are re-compressed, so their gzip bytes differ from the
+publisher's while the content is identical. :func:`provenance` gives the path
+and SHA-256 of each file :func:`load` reads, for a run's record.
 
 If no folder holds the files, :func:`download` fetches them (canonical address
 first, then a mirror; see :data:`MIRRORS`, the ``mirrors=`` argument and
 ``$FNN_DATA_MIRRORS``) into ``data_dir`` if given, else ``$FNN_DATA_DIR/<name>``
 if set, else the user cache. Each file is streamed to a temporary file in the
 destination folder, checked against the publisher's MD5 and only then renamed
-into place; a mismatch raises ``ValueError`` and leaves nothing behind.
+into place; a mismatch raises ``ValueError`` and leaves nothing behind. The
+``.part`` files a killed download left behind are removed by the next download
+into that folder (only fnn's own naming, and only stale ones).
 
 Nielsen's split (50,000 training / 10,000 validation examples, both from the
 original training set) is ``validation=10_000``:
@@ -42,22 +53,19 @@ import collections
 import hashlib
 import os
 import pathlib
-import sys
-import urllib.error
-import urllib.request
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn._io import atomic_write
-from fnn.idx import read_idx
+from fnn import _download as _dl
+from fnn.idx import decode_idx, read_bytes
 
 Array = jax.Array
 PathLike = str | os.PathLike
 
-__all__ = ["Source", "DATASETS", "MIRRORS", "DEBIAN_DIRS", "search_dirs", "download", "load"]
+__all__ = ["Source", "DATASETS", "MIRRORS", "DEBIAN_DIRS", "search_dirs", "download", "load", "provenance"]
 
 
 class Source(NamedTuple):
@@ -69,18 +77,22 @@ class Source(NamedTuple):
     ``shape``: the IDX shape the file must have (checked on every load).
     ``urls``: full URLs for this file; when empty, ``mirror + filename`` for each
     mirror is tried.
+    ``sha256``: the SHA-256 of the *decompressed* file, checked on every load
+    whether the file is found gzipped or raw; ``None`` skips the check (for
+    your own files).
     """
 
     filename: str
     md5: str
     shape: tuple[int, ...]
     urls: tuple[str, ...] = ()
+    sha256: str | None = None
 
 
 _KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
-def _sources(md5: Sequence[str]) -> dict[str, Source]:
+def _sources(md5: Sequence[str], sha256: Sequence[str]) -> dict[str, Source]:
     names = (
         "train-images-idx3-ubyte.gz",
         "train-labels-idx1-ubyte.gz",
@@ -88,10 +100,21 @@ def _sources(md5: Sequence[str]) -> dict[str, Source]:
         "t10k-labels-idx1-ubyte.gz",
     )
     shapes = ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))
-    return {k: Source(f, m, s) for k, f, m, s in zip(_KEYS, names, md5, shapes)}
+    return {k: Source(f, m, s, (), h) for k, f, m, s, h in zip(_KEYS, names, md5, shapes, sha256)}
 
 
-#: The files of each dataset, with the publisher's MD5 (the ones torchvision checks).
+#: The files of each dataset: the publisher's MD5 of the ``.gz`` (the ones
+#: torchvision checks) and the SHA-256 of the decompressed file.
+#:
+#: MNIST's SHA-256 are those of ``../shared/data/README.md``, recomputed here
+#: from its files. Fashion-MNIST's were computed from the Debian package's
+#: files (``gzip -dc FILE | sha256sum``) and cross-checked against the
+#: publisher's MD5: Debian's ``.gz`` keep the publisher's deflate streams and
+#: only rewrite the gzip header (no file name, a 2020 mtime; 24/23 bytes
+#: shorter), and restoring the publisher's header (FNAME = the file name without
+#: ``.gz``, mtime 2017-08-31 10:50:06 UTC for the training files, 10:50:27 UTC
+#: for the test files, XFL 0, OS 3) gives back, byte for byte, files whose MD5 are
+#: the four below (see ``tests/test_data.py``).
 DATASETS: dict[str, dict[str, Source]] = {
     "mnist": _sources(
         (
@@ -99,7 +122,13 @@ DATASETS: dict[str, dict[str, Source]] = {
             "d53e105ee54ea40749a09fcbcd1e9432",
             "9fb629c4189551a2d022fa330f9573f3",
             "ec29112dd5afa0611ce80d1b7f02629c",
-        )
+        ),
+        (
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ),
     ),
     "fashion_mnist": _sources(
         (
@@ -107,7 +136,13 @@ DATASETS: dict[str, dict[str, Source]] = {
             "25c81989df183df01b3e8a0aad5dffbe",
             "bef4ecab320f06d8554ea6380940ec79",
             "bb300cfdad3c16e7a12a480ee83cd310",
-        )
+        ),
+        (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     ),
 }
 
@@ -132,8 +167,7 @@ DEBIAN_DIRS: dict[str, tuple[str, ...]] = {
 }
 
 _ENV_DIR = "FNN_DATA_DIR"
-_ENV_MIRRORS = "FNN_DATA_MIRRORS"
-_TIMEOUT_S = 30.0
+_ENV_MIRRORS = _dl.ENV_MIRRORS
 
 
 def _check_name(name: Any) -> str:
@@ -165,14 +199,15 @@ def _user_cache(name: str) -> pathlib.Path:
 def search_dirs(name: str, data_dir: PathLike | None = None) -> list[tuple[pathlib.Path, str]]:
     """The folders :func:`load` searches, in order, each with a description.
 
-    ``data_dir`` (if given), ``$FNN_DATA_DIR/<name>`` (if set), the user cache
-    ``~/.cache/fnn/<name>`` (``$XDG_CACHE_HOME`` honoured), then the Debian
-    package folder for Fashion-MNIST.
+    With ``data_dir``: that folder alone (an explicit folder is used or fails,
+    never replaced by another). Without: ``$FNN_DATA_DIR/<name>`` (if set), the
+    user cache ``~/.cache/fnn/<name>`` (``$XDG_CACHE_HOME`` honoured), then the
+    Debian package folder for Fashion-MNIST.
     """
     name = _check_name(name)
-    dirs: list[tuple[pathlib.Path, str]] = []
     if data_dir is not None:
-        dirs.append((pathlib.Path(data_dir).expanduser(), "data_dir="))
+        return [(pathlib.Path(data_dir).expanduser(), "data_dir=")]
+    dirs: list[tuple[pathlib.Path, str]] = []
     env = os.environ.get(_ENV_DIR)
     if env:
         dirs.append((pathlib.Path(env).expanduser() / name, f"${_ENV_DIR}/{name}"))
@@ -200,76 +235,53 @@ def _find_all(folder: pathlib.Path, sources: Mapping[str, Source]) -> dict[str, 
     return None
 
 
-def _mirrors(name: str, mirrors: Sequence[str] | str | None) -> tuple[str, ...]:
-    if mirrors is None:
-        env = os.environ.get(_ENV_MIRRORS)
-        mirrors = env if env else MIRRORS[name]
-    if isinstance(mirrors, str):
-        mirrors = mirrors.replace(",", " ").split()
-    out = tuple(str(m).replace("{name}", name) for m in mirrors)
-    if not out:
-        raise ValueError(f"mirrors must name at least one base URL, got {mirrors!r}")
-    return out
-
-
-def _urls(source: Source, mirrors: Sequence[str]) -> tuple[str, ...]:
-    if source.urls:
-        return tuple(source.urls)
-    return tuple(m if m.endswith(source.filename) else m.rstrip("/") + "/" + source.filename for m in mirrors)
-
-
-class _NetworkError(Exception):
-    pass
-
-
-def _fetch(url: str, dest: pathlib.Path, md5: str, progress: bool) -> pathlib.Path:
-    """Stream ``url`` to a temporary file beside ``dest``; check MD5; rename into place.
-
-    Raises ``_NetworkError`` when the server cannot be read and ``ValueError``
-    on a checksum mismatch; in both cases no file is left behind.
-    """
-    digest = hashlib.md5(usedforsecurity=False)
-    bar = None
-    try:
-        with atomic_write(dest, suffix=".part") as f:
-            try:
-                request = urllib.request.Request(url, headers={"User-Agent": "fnn"})
-                with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
-                    total = response.headers.get("Content-Length")
-                    bar = _progress_bar(progress, total, dest.name)
-                    while chunk := response.read(1 << 20):
-                        f.write(chunk)
-                        digest.update(chunk)
-                        if bar is not None:
-                            bar.update(len(chunk))
-            except (urllib.error.URLError, OSError, ValueError) as err:
-                raise _NetworkError(f"{url}: {err}") from err
-            if digest.hexdigest() != md5:
-                raise ValueError(
-                    f"checksum mismatch for {dest.name} downloaded from {url}: "
-                    f"expected md5 {md5}, got {digest.hexdigest()}; the download was discarded"
-                )
-        return dest
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _progress_bar(progress: bool, total: str | None, desc: str):
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        print(f"fnn.data: downloading {desc}", file=sys.stderr)
-        return None
-    return tqdm(
-        total=int(total) if total and total.isdigit() else None,
-        unit="B",
-        unit_scale=True,
-        desc=desc,
-        leave=False,
+def _check_data_dir(name: str, folder: pathlib.Path, sources: Mapping[str, Source], download: bool) -> None:
+    """Raise ``FileNotFoundError`` unless an explicit ``data_dir`` can be used as it is, or filled by a download."""
+    found = {k: _find_file(folder, s) for k, s in sources.items()}
+    if all(found.values()):
+        return
+    if _find_all(folder / name, sources) is not None:
+        raise FileNotFoundError(
+            f"data_dir must be the folder holding the {name} files, got {folder}, which does not hold them "
+            f"but {folder / name} does: pass data_dir={str(folder / name)!r} (${_ENV_DIR} names the parent "
+            "folder, data_dir the folder of the files)"
+        )
+    if download:
+        return  # the missing files are downloaded into data_dir
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"data_dir must be a folder holding the four {name} IDX files, got {_dir_state(folder, sources)}; "
+            "pass an existing folder, pass download=True to download into it, or omit data_dir to search "
+            f"${_ENV_DIR}, the user cache and the system folders"
+        )
+    raise FileNotFoundError(
+        f"data_dir {_dir_state(folder, sources)}. Add them, or pass download=True to download them into it"
     )
+
+
+def _dir_state(folder: pathlib.Path, sources: Mapping[str, Source]) -> str:
+    """``"<folder>, which does not exist"`` or ``"<folder> holds 3 of the 4 files; missing: ..."``."""
+    if not folder.exists():
+        return f"{folder}, which does not exist"
+    if not folder.is_dir():
+        return f"{folder}, which is not a folder"
+    found = {k: _find_file(folder, s) for k, s in sources.items()}
+    missing = ", ".join(sources[k].filename for k, p in found.items() if p is None)
+    n = sum(p is not None for p in found.values())
+    return f"{folder} holds {n} of the 4 IDX files; missing: {missing} (gzipped or not)"
+
+
+def _locate(name, data_dir, sources, download) -> tuple[dict[str, pathlib.Path] | None, list]:
+    """The four files' paths (``None``: not found, download them) and the folders searched."""
+    # Private: arguments checked by the caller (load / provenance).
+    dirs = search_dirs(name, data_dir)
+    if data_dir is not None:
+        _check_data_dir(name, dirs[0][0], sources, download)
+    for folder, _ in dirs:
+        paths = _find_all(folder, sources)
+        if paths is not None:
+            return paths, dirs
+    return None, dirs
 
 
 def download(
@@ -283,14 +295,17 @@ def download(
     """Download the four IDX files of ``name`` into ``dest`` and return their paths.
 
     ``dest`` defaults to ``$FNN_DATA_DIR/<name>`` if set, else the user cache.
-    Files already in ``dest`` with the right structure are kept. For each
-    missing file the URLs (``source.urls``, else each base URL of ``mirrors``,
-    else ``$FNN_DATA_MIRRORS``, else :data:`MIRRORS`) are tried in order; the
-    file is streamed to a temporary file in ``dest`` (progress bar if tqdm is
-    installed and ``progress``), checked against ``source.md5`` and renamed.
+    Files already in ``dest`` that pass the checks of :func:`load` are kept.
+    For each missing file the URLs (``source.urls``, else each base URL of
+    ``mirrors``, else ``$FNN_DATA_MIRRORS``, else :data:`MIRRORS`) are tried in
+    order; the file is streamed to a temporary file in ``dest`` (progress bar if
+    tqdm is installed and ``progress``), checked against ``source.md5`` and
+    renamed. Stale ``.part`` files of an earlier, killed download of these files
+    are removed first.
 
     Raises ``ValueError`` if a download did not match its MD5 (and no other URL
-    gave the right file), ``FileNotFoundError`` if no URL could be read.
+    gave the right file) or a file in ``dest`` is corrupt, ``FileNotFoundError``
+    if no URL could be read.
     """
     return _download(name, dest, mirrors, sources, progress)
 
@@ -298,74 +313,61 @@ def download(
 def _download(name, dest, mirrors, sources, progress) -> dict[str, pathlib.Path]:
     name = _check_name(name)
     sources = _check_sources(name, sources)
-    bases = _mirrors(name, mirrors)
+    bases = _dl.base_urls(name, mirrors, MIRRORS[name])
     if dest is None:
         env = os.environ.get(_ENV_DIR)
         dest = pathlib.Path(env).expanduser() / name if env else _user_cache(name)
     dest = pathlib.Path(dest).expanduser()
-    created = [p for p in (dest, *dest.parents) if not p.exists()]
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        return _download_into(name, dest, bases, sources, progress)
-    except BaseException:
-        for folder in created:  # leave no trace of a download that fetched nothing
-            if any(folder.iterdir()):
-                break
-            folder.rmdir()
-        raise
+    return _dl.into_folder(name, dest, bases, sources, progress, _find_file, _read_checked)
 
 
-def _download_into(name, dest, bases, sources, progress) -> dict[str, pathlib.Path]:
-    paths: dict[str, pathlib.Path] = {}
-    for key, source in sources.items():
-        existing = _find_file(dest, source)
-        if existing is not None:
-            _read_checked(existing, source, key)
-            paths[key] = existing
-            continue
-        errors: list[str] = []
-        mismatch = None
-        for url in _urls(source, bases):
-            try:
-                paths[key] = _fetch(url, dest / source.filename, source.md5, progress)
-                break
-            except _NetworkError as err:
-                errors.append(str(err))
-            except ValueError as err:
-                errors.append(str(err))
-                mismatch = err
-        else:
-            tried = "\n  ".join(errors)
-            if mismatch is not None:
-                raise ValueError(f"{name}: could not download a valid {source.filename}:\n  {tried}")
-            raise FileNotFoundError(f"{name}: could not download {source.filename}:\n  {tried}")
-        _read_checked(paths[key], source, key)
-    return paths
-
-
-# In-process cache of decoded files: (path, size, mtime) -> array.
+# In-process caches: (path, size, mtime) -> SHA-256 of the decompressed content, and
+# (path, size, mtime, shape, sha256) -> decoded array (a few of them: they are large).
+_HASHES: dict[tuple, str] = {}
 _DECODED: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
 _DECODED_MAX = 8
 
 
-def _read_checked(path: pathlib.Path, source: Source, key: str) -> np.ndarray:
+def _file_id(path: pathlib.Path) -> tuple:
     stat = path.stat()
-    ident = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, source.shape)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _read_checked(path: pathlib.Path, source: Source, key: str) -> np.ndarray:
+    """Decode ``path`` and check it against ``source``: structure, shape, labels, SHA-256."""
+    file_id = _file_id(path)
+    ident = file_id + (tuple(source.shape), source.sha256)
     if ident in _DECODED:
         _DECODED.move_to_end(ident)
         return _DECODED[ident]
-    a = read_idx(path)
+    raw = read_bytes(path)
+    a = decode_idx(raw, path)
+    what = key.replace("_", " ")
     if a.dtype != np.uint8 or a.shape != tuple(source.shape):
         raise ValueError(
-            f"{path}: expected {key.replace('_', ' ')} as uint8 of shape {tuple(source.shape)}, "
+            f"{path}: expected {what} as uint8 of shape {tuple(source.shape)}, "
             f"got {a.dtype} of shape {a.shape}"
         )
     if key.endswith("labels") and a.size and int(a.max()) > 9:
         raise ValueError(f"{path}: labels must lie in 0..9, got a maximum of {int(a.max())}")
+    digest = _HASHES[file_id] = hashlib.sha256(raw).hexdigest()
+    if source.sha256 is not None and digest != source.sha256:
+        raise ValueError(
+            f"{path}: corrupt {what} file: the SHA-256 of its decompressed content is {digest}, "
+            f"expected {source.sha256} (the published file's); its structure is valid, so data bytes "
+            "were changed. Replace the file (delete it and load again to download a fresh copy)"
+        )
     _DECODED[ident] = a
     while len(_DECODED) > _DECODED_MAX:
         _DECODED.popitem(last=False)
     return a
+
+
+def _sha256(path: pathlib.Path) -> str:
+    file_id = _file_id(path)
+    if file_id not in _HASHES:
+        _HASHES[file_id] = hashlib.sha256(read_bytes(path)).hexdigest()
+    return _HASHES[file_id]
 
 
 def _not_found(name, dirs, sources, attempts: str | None) -> FileNotFoundError:
@@ -386,6 +388,30 @@ def _not_found(name, dirs, sources, attempts: str | None) -> FileNotFoundError:
         msg += "; on Debian/Ubuntu: apt-get install dataset-fashion-mnist"
     msg += f"; to download from elsewhere pass mirrors= or set ${_ENV_MIRRORS}."
     return FileNotFoundError(msg)
+
+
+def provenance(
+    name: str, data_dir: PathLike | None = None, *, sources: Mapping[str, Source] | None = None
+) -> dict[str, dict[str, str]]:
+    """Where the files :func:`load` reads are, and the SHA-256 of their decompressed content.
+
+    Returns ``{key: {"path": str, "sha256": str}}`` for the keys
+    ``"train_images"``, ``"train_labels"``, ``"test_images"``,
+    ``"test_labels"``: the files ``load(name, data_dir=data_dir)`` would read
+    (same search, no download), ``path`` absolute. A run records it to say which
+    data it used. The hash is that of the bytes :func:`load` decodes (after
+    gunzip), cached per (path, size, mtime) in this process, so after a
+    :func:`load` it costs no second read. It reports, it does not verify:
+    :func:`load` compares the hashes with :attr:`Source.sha256`.
+
+    Raises ``FileNotFoundError`` as :func:`load` with ``download=False``.
+    """
+    name = _check_name(name)
+    sources = _check_sources(name, sources)
+    paths, dirs = _locate(name, data_dir, sources, download=False)
+    if paths is None:
+        raise _not_found(name, dirs, sources, None)
+    return {k: {"path": str(p.resolve()), "sha256": _sha256(p)} for k, p in paths.items()}
 
 
 _SPLITS = ("train", "validation", "test")
@@ -444,19 +470,15 @@ def load(
             "50,000/10,000 split), got validation=0"
         )
 
-    dirs = search_dirs(name, data_dir)
-    paths = None
-    for folder, _ in dirs:
-        paths = _find_all(folder, sources)
-        if paths is not None:
-            break
+    paths, dirs = _locate(name, data_dir, sources, download)
     if paths is None:
         if not download:
             raise _not_found(name, dirs, sources, None)
         try:
             paths = _download(name, data_dir, mirrors, sources, progress)
         except FileNotFoundError as err:
-            raise _not_found(name, dirs, sources, f"Download failed: {err}\n") from err
+            where = "" if data_dir is None else _dir_state(dirs[0][0], sources) + "; "
+            raise _not_found(name, dirs, sources, f"Download failed ({where}nothing was loaded from elsewhere): {err}\n") from err
 
     part = "test" if split == "test" else "train"
     images = _read_checked(paths[f"{part}_images"], sources[f"{part}_images"], f"{part}_images")

@@ -27,7 +27,7 @@ from fnn._io import atomic_write
 
 PathLike = str | os.PathLike
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = ["read_idx", "read_bytes", "decode_idx", "write_idx"]
 
 # IDX dtype codes (third byte of the magic number); data are big-endian.
 _IDX_CODES: dict[int, np.dtype] = {
@@ -47,7 +47,7 @@ def _allowed_codes() -> str:
 
 
 def read_idx(path: PathLike) -> np.ndarray:
-    """Read an IDX file (gzipped or raw) into a NumPy array.
+    """Read an IDX file (gzipped or raw) into a NumPy array: ``decode_idx(read_bytes(path), path)``.
 
     Format (LeCun's MNIST page): a 4-byte magic number ``0x00 0x00 <dtype code>
     <ndim>``, then ``ndim`` big-endian uint32 sizes, then the data, big-endian,
@@ -58,7 +58,19 @@ def read_idx(path: PathLike) -> np.ndarray:
 
     Raises ``ValueError`` naming the file for a truncated or corrupt gzip stream,
     a foreign file (wrong magic number or dtype code), a truncated header or
-    data, or trailing bytes; ``FileNotFoundError`` if it does not exist.
+    data, or trailing bytes; ``FileNotFoundError`` if it does not exist. A
+    format reader only: a well-formed file with a changed data byte is read as
+    it is (:func:`fnn.datasets.load` checks the known files' SHA-256).
+    """
+    path = pathlib.Path(path)
+    return decode_idx(read_bytes(path), path)
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """The IDX content of ``path``: its bytes, decompressed if they are gzip (detected by content).
+
+    Raises ``ValueError`` naming the file for a truncated or corrupt gzip
+    stream; ``FileNotFoundError`` if it does not exist.
     """
     path = pathlib.Path(path)
     raw = path.read_bytes()
@@ -67,6 +79,11 @@ def read_idx(path: PathLike) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as err:
             raise ValueError(f"{path}: truncated or corrupt gzip stream ({err})") from err
+    return raw
+
+
+def decode_idx(raw: bytes, path: PathLike = "<bytes>") -> np.ndarray:
+    """Parse uncompressed IDX bytes (see :func:`read_idx`); ``path`` names the source in errors."""
     if len(raw) < 4:
         raise ValueError(
             f"{path}: not an IDX file: expected a 4-byte magic number, the file holds {len(raw)} bytes"

@@ -208,28 +208,29 @@ def test_lookup_order_is_data_dir_then_env_then_cache_then_debian(isolated, monk
     for f in (isolated / "xdg" / "fnn" / "fashion_mnist").iterdir():
         f.unlink()
     assert origin() == 4
-    # an explicit folder without the files falls through to the next place
+    # an explicit folder without the files is an error, never replaced by the next place
     (isolated / "empty").mkdir()
-    assert origin(data_dir=isolated / "empty") == 4
+    with pytest.raises(FileNotFoundError, match="holds 0 of the 4 IDX files"):
+        origin(data_dir=isolated / "empty")
 
 
 def test_search_dirs_lists_debian_folder_only_for_fashion_mnist(monkeypatch, tmp_path):
     monkeypatch.delenv("FNN_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    fashion = [str(d) for d, _ in data.search_dirs("fashion_mnist", data_dir="/x")]
-    assert fashion == ["/x", str(tmp_path / "fnn" / "fashion_mnist"), "/usr/share/datasets/fashion-mnist"]
+    fashion = [str(d) for d, _ in data.search_dirs("fashion_mnist")]
+    assert fashion == [str(tmp_path / "fnn" / "fashion_mnist"), "/usr/share/datasets/fashion-mnist"]
     assert [str(d) for d, _ in data.search_dirs("mnist")] == [str(tmp_path / "fnn" / "mnist")]
+    # an explicit data_dir is the only folder searched
+    assert [str(d) for d, _ in data.search_dirs("fashion_mnist", data_dir="/x")] == ["/x"]
 
 
 def test_missing_files_without_download_raise_file_not_found_listing_places(isolated):
     with pytest.raises(FileNotFoundError) as err:
-        data.load("fashion_mnist", data_dir=isolated / "nowhere", download=False)
+        data.load("fashion_mnist", download=False)
     msg = str(err.value)
-    assert str(isolated / "nowhere") in msg
     assert str(isolated / "xdg" / "fnn" / "fashion_mnist") in msg
     assert "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
     assert "FNN_DATA_DIR" in msg and "apt-get install dataset-fashion-mnist" in msg
-    assert not (isolated / "nowhere").exists()
 
 
 def test_no_network_raises_file_not_found_with_attempts_and_leaves_nothing(isolated, server):
@@ -374,6 +375,43 @@ def test_real_fashion_mnist_from_debian_package(monkeypatch, tmp_path):
     xv, yv = data.load("fashion_mnist", "validation", validation=10_000, download=False)
     assert xv.shape == (10000, 784)
     np.testing.assert_array_equal(np.asarray(xv), np.asarray(x[50000:]))
+
+
+# Publisher's gzip header of each Fashion-MNIST file (mtime, seconds since 1970, UTC): found by
+# rebuilding the header that Debian's packaging rewrote (it dropped FNAME and set a 2020 mtime).
+_PUBLISHER_MTIME = {
+    "train_images": 1504176606, "train_labels": 1504176606,  # 2017-08-31 10:50:06 UTC
+    "test_images": 1504176627, "test_labels": 1504176627,  # 2017-08-31 10:50:27 UTC
+}
+
+
+@pytest.mark.skipif(not (DEBIAN / NAMES["train_labels"]).exists(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.parametrize("key", list(NAMES))
+def test_debian_fashion_mnist_is_the_publishers_archive_with_a_rewritten_header(key):
+    # Cross-check of the SHA-256 table: Debian's .gz hold the publisher's deflate stream; putting
+    # back the publisher's header (FNAME, mtime) reproduces the publisher's MD5, so the content
+    # whose SHA-256 fnn checks is the publisher's.
+    raw = (DEBIAN / NAMES[key]).read_bytes()
+    assert raw[:4] == b"\x1f\x8b\x08\x00"  # deflate, no flags: Debian's header has no file name
+    fname = NAMES[key][: -len(".gz")].encode() + b"\0"
+    header = b"\x1f\x8b\x08\x08" + _PUBLISHER_MTIME[key].to_bytes(4, "little") + raw[8:10] + fname
+    publisher = header + raw[10:]
+    assert hashlib.md5(publisher).hexdigest() == data.DATASETS["fashion_mnist"][key].md5
+    content = gzip.decompress(publisher)
+    assert content == gzip.decompress(raw)
+    assert hashlib.sha256(content).hexdigest() == data.DATASETS["fashion_mnist"][key].sha256
+
+
+MNIST_SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not (MNIST_SHARED / NAMES["train_labels"]).exists(), reason="../shared/data/mnist absent")
+def test_mnist_sha256_table_matches_the_shared_copy():
+    for key, name in NAMES.items():
+        content = gzip.decompress((MNIST_SHARED / name).read_bytes())
+        assert hashlib.sha256(content).hexdigest() == data.DATASETS["mnist"][key].sha256, key
+    counts = np.bincount(data.read_idx(MNIST_SHARED / NAMES["train_labels"]))
+    np.testing.assert_array_equal(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
 
 
 # ----------------------------------------------------------------------------
