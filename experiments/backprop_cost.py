@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import figure, save, verdict
+from experiments._common import figure, save, t_interval, verdict
 from fnn import backprop, nn
 
 NAME = "backprop_cost"
@@ -178,6 +178,8 @@ def _timings(h: int, rng: np.random.Generator, repeats: int, with_jax_grad: bool
         "fd_forward_passes": float(np.median(t["finite_differences"] / t["forward"])),
         "bp_forward_passes": float(np.median(t["backprop"] / t["forward"])),
         "jax_grad_forward_passes": float(np.median(t["jax_grad"] / t["forward"])) if with_jax_grad else np.nan,
+        "fd_forward_passes_per_repeat": t["finite_differences"] / t["forward"],
+        "bp_forward_passes_per_repeat": t["backprop"] / t["forward"],
     }
 
 
@@ -212,7 +214,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     )
 
     hs = (16, 32, 64) if quick else (16, 32, 64, 96)
-    repeats = 3 if quick else 7
+    repeats = 5 if quick else 9
     rng = np.random.default_rng(seed + 1)
     times = [_timings(h, rng, repeats, with_jax_grad=not quick) for h in hs]
     P = np.array([t["P"] for t in times], float)
@@ -223,19 +225,28 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     fd_passes = np.array([t["fd_forward_passes"] for t in times])
     bp_passes = np.array([t["bp_forward_passes"] for t in times])
     ad_passes = np.array([t["jax_grad_forward_passes"] for t in times])
-    s_fd = float(np.polyfit(np.log(P), np.log(fd_passes), 1)[0])
-    s_bp = float(np.polyfit(np.log(P), np.log(bp_passes), 1)[0])
+    # one slope per repeat (ratios taken within a repeat), then a t-interval over repeats
+    fd_rep = np.stack([t.pop("fd_forward_passes_per_repeat") for t in times], axis=1)  # (repeats, len(hs))
+    bp_rep = np.stack([t.pop("bp_forward_passes_per_repeat") for t in times], axis=1)
+    s_fd_rep = np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in fd_rep])
+    s_bp_rep = np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in bp_rep])
+    s_fd, fd_lo, fd_hi = t_interval(s_fd_rep)
+    s_bp, bp_lo, bp_hi = t_interval(s_bp_rep)
     s_fd_raw = float(np.polyfit(np.log(P), np.log(fd), 1)[0])
-    med_bp = float(np.median(bp_passes))
+    med_bp, mb_lo, mb_hi = t_interval(np.median(bp_rep, axis=1))
+    slack = 0.1  # fixed per-call costs bend a power law at small P
     verdicts.append(
         verdict(
             "finite differences cost grows linearly in P (log-log slope of FD time / forward time vs P)",
             s_fd,
             1.0,
-            abs(s_fd - 1.0) <= 0.2,
-            "|slope - 1| <= 0.2 (median timings, shared machine)",
+            fd_lo - slack <= 1.0 <= fd_hi + slack,
+            f"1 inside the 95% t-interval over {repeats} timing repeats +- {slack} (per-call overheads); "
+            "BP's alternative is 0",
             SECTION,
             kind="prediction",
+            interval=(fd_lo, fd_hi),
+            n_seeds=repeats,
         )
     )
     verdicts.append(
@@ -243,21 +254,25 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             "backprop costs a constant number of forward passes (log-log slope of BP time / forward time vs P)",
             s_bp,
             0.0,
-            abs(s_bp) <= 0.2,
-            "|slope| <= 0.2",
+            bp_lo - slack <= 0.0 <= bp_hi + slack,
+            f"0 inside the 95% t-interval over {repeats} timing repeats +- {slack}; FD's alternative is 1",
             SECTION,
             kind="prediction",
+            interval=(bp_lo, bp_hi),
+            n_seeds=repeats,
         )
     )
     verdicts.append(
         verdict(
-            "backprop = one forward + one backward pass (median BP time / forward time over P)",
+            "backprop = one forward + one backward pass (BP time / forward time, median over P, per repeat)",
             med_bp,
             3.0,
-            1.5 <= med_bp <= 6.0,
-            "within a factor 2 of 3 (backward ~ 2 forward in matrix products)",
+            1.5 <= mb_lo and mb_hi <= 6.0,
+            "95% t-interval inside [1.5, 6]: a factor 2 of 3 (backward ~ 2 forward in matrix products)",
             SECTION,
             kind="prediction",
+            interval=(mb_lo, mb_hi),
+            n_seeds=repeats,
         )
     )
 

@@ -259,24 +259,36 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         name: _epochs_to(1.0 - r[2], 0.1)  # first epoch with accuracy >= 90%
         for name, r in (("log_likelihood", ll_run), ("quadratic", quad_run), ("log_likelihood_neutral", neutral_run))
     }
-    ratio = t90["quadratic"] / t90["log_likelihood"] if np.isfinite(t90["quadratic"]) else float("inf")
-    lower = sm_epochs / t90["log_likelihood"] if not np.isfinite(t90["quadratic"]) else ratio
+    # the same comparison on independent data sets (seeds): quadratic / log-likelihood epochs to 90%,
+    # a lower bound budget / LL epochs where the quadratic cost never gets there (censored)
+    n_seeds = 3 if quick else 5
+    lowers = []
+    for i in range(n_seeds):
+        xs_i, ys_i = (x, y) if i == 0 else _blobs(rng, 300)
+        tr = functools.partial(_train_softmax, x=xs_i, y=ys_i, eta=eta_sm, epochs=sm_epochs)
+        t_ll = _epochs_to(1.0 - np.asarray(tr(saturated, cost="log_likelihood")[2], float), 0.1)
+        t_q = _epochs_to(1.0 - np.asarray(tr(saturated, cost="quadratic")[2], float), 0.1)
+        lowers.append(t_q / t_ll if np.isfinite(t_q) else (sm_epochs / t_ll if np.isfinite(t_ll) else 0.0))
+    lowers = np.asarray(lowers)
     verdicts.append(
         verdict(
             "saturated softmax: log-likelihood does not stall — epochs to 90% accuracy, quadratic / log-likelihood "
-            "(quadratic not there within the budget: lower bound budget / LL epochs)",
-            lower,
+            "(quadratic not there within the budget: lower bound budget / LL epochs), smallest over data sets",
+            float(lowers.min()),
             ">= 10",
-            bool(np.isfinite(t90["log_likelihood"]) and lower >= 10.0),
-            f">= 10 (budget {sm_epochs} epochs)",
+            bool(lowers.min() >= 10.0),
+            f">= 10 on every one of {n_seeds} data sets (budget {sm_epochs} epochs; censored values are lower "
+            "bounds, so no t-interval)",
             SECTIONS[2],
             kind="prediction",
+            n_seeds=n_seeds,
         )
     )
     data["softmax"] = {
         "eta": eta_sm,
         "epochs": sm_epochs,
         "initial_bias_saturated": saturated,
+        "ratio_quadratic_over_ll_lower_bound_per_seed": lowers,
         "epochs_to_90pct_accuracy": {k: (v if np.isfinite(v) else f">{sm_epochs}") for k, v in t90.items()},
         "record_every_epochs": THIN,
         "log_likelihood_cost": {
