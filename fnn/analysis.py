@@ -39,6 +39,14 @@ differentiation, :func:`hvp`) with the power iteration
 (:func:`power_iteration`, the eigenvalue of largest magnitude) or the Lanczos
 iteration (:func:`lanczos`, :func:`extreme_eigenvalues`, both ends of the
 spectrum), never forming ``H``.
+
+For a network on a whole data set (chunked HVPs by forward-over-reverse of the
+hand-written gradient or of ``jax.grad``, top-k eigenpairs, the spectral
+density by stochastic Lanczos quadrature, Hutchinson's trace, the Gauss-Newton
+part, and a ``train.fit`` callback that tracks ``lambda_max``) see
+:mod:`fnn.curvature`; its public functions are re-exported here
+(``analysis.eigenpairs``, ``analysis.spectral_density``, ``analysis.hessian_trace``,
+``analysis.dataset_hvp``, ``analysis.make_matvec``, ``analysis.SharpnessTracker``, ...).
 """
 
 from __future__ import annotations
@@ -74,6 +82,19 @@ __all__ = [
     "momentum_roots",
     "momentum_contraction",
     "quadratic",
+    # re-exported from fnn.curvature (network / data-set curvature)
+    "dataset_hvp",
+    "make_matvec",
+    "lanczos_tridiagonal",
+    "ritz_pairs",
+    "eigenpairs",
+    "Eigenpairs",
+    "slq_nodes",
+    "gaussian_density",
+    "spectral_density",
+    "Density",
+    "hessian_trace",
+    "SharpnessTracker",
 ]
 
 #: Largest number of parameters :func:`hessian` builds densely by default.
@@ -449,8 +470,13 @@ def iterations_to_tolerance(
     asymptotic estimate that ignores the transient (a constant factor, and a
     factor ``~T`` at critical damping).
 
-    Returns a 0-d float array; ``inf`` when a component with ``|alpha_i^(0)| > tol``
-    does not contract (``eta >= 2/lambda_i`` for GD).
+    Returns a 0-d float array: ``inf`` when GD does not converge, i.e. when a
+    component with ``alpha_i^(0) != 0`` grows (``|1 - eta lambda_i| > 1``: a rate
+    beyond ``2/lambda_i``), even one that starts inside ``tol`` (it leaves the
+    tolerance and never comes back), or when one with ``|alpha_i^(0)| > tol``
+    does not shrink (``|1 - eta lambda_i| = 1``). So a rate beyond
+    ``2/lambda_max`` gives ``inf`` for any start with a nonzero top component,
+    never a finite count.
     """
     lam = _eigenvalues(eigenvalues)
     rate = _rate(rate)
@@ -468,6 +494,9 @@ def iterations_to_tolerance(
     steps = jnp.where(rho >= 1, jnp.inf, steps)
     steps = jnp.where(rho == 0, jnp.ones_like(steps), steps)
     steps = jnp.where(need, steps, jnp.zeros_like(steps))
+    # A growing component leaves the tolerance for good, however small it starts.
+    grows = (rho > 1) & (a0 > 0)
+    steps = jnp.where(grows, jnp.inf, steps)
     return jnp.max(steps)
 
 
@@ -538,3 +567,21 @@ def quadratic(hessian_matrix: ArrayLike, minimum: ArrayLike | None = None) -> Ca
         return 0.5 * jnp.vdot(d, H @ d)
 
     return E
+
+
+# Network / data-set curvature lives in fnn.curvature (which imports nn, backprop, costs; not this
+# module), re-exported here at the end so that `from fnn import analysis` gives access to both.
+from fnn.curvature import (  # noqa: E402
+    Density,
+    Eigenpairs,
+    SharpnessTracker,
+    dataset_hvp,
+    eigenpairs,
+    gaussian_density,
+    hessian_trace,
+    lanczos_tridiagonal,
+    make_matvec,
+    ritz_pairs,
+    slq_nodes,
+    spectral_density,
+)

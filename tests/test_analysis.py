@@ -241,6 +241,23 @@ def test_iterations_to_tolerance_inf_when_unstable_and_zero_when_done():
     assert float(analysis.iterations_to_tolerance([2.0], 0.5, 1e-3)) == 1.0
 
 
+def test_iterations_to_tolerance_is_inf_beyond_two_over_lambda_max_even_for_a_small_top_component(x64):
+    # eta = 1.5 > 2/lambda_max = 1: the top component starts inside tol but grows by |1 - 3| = 2 per step.
+    d, eta, tol, a0 = np.asarray([1.0, 2.0]), 1.5, 0.1, np.asarray([1.0, 0.05])
+    assert math.isinf(float(analysis.iterations_to_tolerance(d, eta, tol, alpha0=a0)))
+    # Simulated GD: the first component is done after 4 steps, but from step 1 on the second never is.
+    w = a0.copy()
+    inside = []
+    for _ in range(60):
+        w = w - eta * d * w
+        inside.append(bool(np.max(np.abs(w)) <= tol))
+    assert not any(inside)
+    # A zero top component does not grow: the count is that of the other one, ceil(ln 0.1 / ln 0.5) = 4.
+    assert float(analysis.iterations_to_tolerance(d, eta, tol, alpha0=[1.0, 0.0])) == 4.0
+    # With momentum past its stability limit eta lambda < 2 (1 + mu), also inf.
+    assert math.isinf(float(analysis.iterations_to_tolerance(d, 1.2, tol, alpha0=a0, mu=0.1)))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
