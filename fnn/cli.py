@@ -223,16 +223,24 @@ def _devices(count: int) -> list:
     return devices[:count] if count else devices
 
 
-def _out(args: argparse.Namespace) -> tuple[pathlib.Path, bool]:
-    """The run folder and whether it was reserved here (a default name); reports recoveries."""
+def _check_out(args: argparse.Namespace) -> pathlib.Path | None:
+    """``--out`` checked (after cleaning up killed runs into it, which is reported); None: default."""
+    if args.out is None:
+        return None
     try:
-        if args.out is None:
-            return runs.unique_dir("runs", args.dataset), True
         for line in runs.recover(args.out):
             print(f"fnn train: {line}", file=sys.stderr)
-        return runs.check_out(args.out, args.overwrite), False
+        return runs.check_out(args.out, args.overwrite)
     except runs.RunFolderError as err:
         raise UsageError("--out", str(err)) from err
+
+
+def _reserve(dataset: str) -> pathlib.Path:
+    """A new unique default run folder ``runs/<dataset>-<date-time>-<6 hex>``."""
+    try:
+        return runs.unique_dir("runs", dataset)
+    except runs.RunFolderError as err:
+        raise UsageError("--out", f"(default runs/{dataset}-...) {err}") from err
 
 
 def _fit(cfg: dict, ds: Datasets, devices: list, progress: bool):
@@ -272,12 +280,14 @@ def _write_run(tmp: pathlib.Path, cfg: dict, state: Any, history: dict) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    out = _check_out(args)
     devices = _devices(args.devices)
     cfg["devices"] = len(devices)
     ds = load_datasets(cfg, args.data_dir)
     _check_data(cfg, ds, len(devices))
     cfg["data"] = ds.provenance
-    out, reserved = _out(args)
+    reserved = out is None
+    out = _reserve(cfg["dataset"]) if reserved else out
     tmp = None
     try:
         tmp = runs.stage(out)

@@ -208,7 +208,8 @@ def _remove_run(folder: pathlib.Path, names: Iterable[str]) -> bool:
     the folder if that left it empty; True if it is gone."""
     names = list(names)
     temporaries = [f".{glob_escape(n)}.*.tmp" for n in names]
-    for p in folder.iterdir():
+    # the marker last: a removal killed half-way leaves a folder that is still recognizably fnn's
+    for p in sorted(folder.iterdir(), key=lambda p: p.name == MARKER):
         ours = p.name in names or any(fnmatch.fnmatchcase(p.name, t) for t in temporaries)
         if ours and (p.is_file() or p.is_symlink()):
             p.unlink()
@@ -276,7 +277,12 @@ def _leftovers(out: pathlib.Path, kind: str) -> list[pathlib.Path]:
 def interrupted(out: str | os.PathLike) -> list[pathlib.Path]:
     """Old runs of ``out`` left by an ``--overwrite`` that was killed between its two renames."""
     out = pathlib.Path(out)
-    return [p for p in _leftovers(out, "old") if read_marker(p) is not None]
+    return [p for p in _leftovers(out, "old") if _complete(p)]
+
+
+def _complete(folder: pathlib.Path) -> bool:
+    marker = read_marker(folder)
+    return marker is not None and all((folder / f).is_file() for f in marker["files"])
 
 
 def recover(out: str | os.PathLike) -> list[str]:
@@ -297,10 +303,12 @@ def recover(out: str | os.PathLike) -> list[str]:
         else:
             done.append(f"{tmp} (an incomplete run) holds files fnn did not write; left in place")
     for old in _leftovers(out, "old"):
-        marker = read_marker(old)
-        if marker is None:
+        marker, complete = read_marker(old), _complete(old)
+        if marker is None and not any(old.iterdir()):
+            old.rmdir()  # a removal killed after its last file
+        elif marker is None:
             done.append(f"{old} looks like a leftover of fnn but has no marker; left in place")
-        elif not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        elif complete and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
             if out.is_dir():
                 out.rmdir()
             os.rename(old, out)
