@@ -61,6 +61,7 @@ import functools
 import math
 import sys
 import time
+import warnings
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -87,6 +88,10 @@ __all__ = [
     "make_epoch",
     "fit",
     "evaluate",
+    "fit_population",
+    "init_population",
+    "member",
+    "stack_members",
     "GRAD_METHODS",
 ]
 
@@ -460,8 +465,9 @@ def _run_epoch(step, batch_size, mesh, state, x, y):
 # evaluation
 
 
-@functools.lru_cache(maxsize=64)
-def _eval_fn(net: MLP, cost: _costs.Cost) -> Callable:
+def _eval_sums(net: MLP, cost: _costs.Cost) -> Callable:
+    """The pure ``(params, net_state, xb, yb, x_rest, y_rest) -> (sum of costs, sum of hits)``."""
+
     def batch_sums(params, net_state, x, y):
         x = x.astype(jax.tree_util.tree_leaves(params)[0].dtype)
         a = net.forward(params, x, net_state, train=False).a[-1]
@@ -482,7 +488,18 @@ def _eval_fn(net: MLP, cost: _costs.Cost) -> Callable:
             c, a = c + c_r, a + a_r
         return c, a
 
-    return jax.jit(run)
+    return run
+
+
+@functools.lru_cache(maxsize=64)
+def _eval_fn(net: MLP, cost: _costs.Cost) -> Callable:
+    return jax.jit(_eval_sums(net, cost))
+
+
+@functools.lru_cache(maxsize=64)
+def _population_eval_fn(net: MLP, cost: _costs.Cost) -> Callable:
+    """:func:`_eval_fn` vmapped over members' ``(params, net_state)``; the data is shared."""
+    return jax.jit(jax.vmap(_eval_sums(net, cost), in_axes=(0, 0, None, None, None, None)))
 
 
 def evaluate(
@@ -648,23 +665,36 @@ def _all_finite(tree: Any) -> Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _check_resume(optimizer: Any, state: TrainState) -> None:
-    """``optimizer`` must match ``state.opt_state``: same structure, same hyperparameter values."""
+def _resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
+    """``state`` with ``optimizer``'s hyperparameters: the structure must match; values that
+    differ (a new constant rate, mu, ...) are applied, with a warning naming old and new.
+
+    So a resumed run uses the optimizer it is given, its constant hyperparameters
+    as well as its schedule (which is part of the transform, not of the state).
+    """
     fresh = optimizer.init(state.params)
     if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
         raise ValueError(
-            "optimizer must be the one state.opt_state was made by: expected a state of structure "
-            f"{jax.tree_util.tree_structure(fresh)}, the given state has {jax.tree_util.tree_structure(state.opt_state)}"
+            "optimizer must be of the kind state.opt_state was made by: expected a state of structure "
+            f"{jax.tree_util.tree_structure(state.opt_state)}, the given optimizer makes "
+            f"{jax.tree_util.tree_structure(fresh)}"
         )
+    changed = {}
     for new, old in zip(_optim._substates(fresh), _optim._substates(state.opt_state)):
         for name in getattr(new, "HYPERPARAMS", ()):
             a, b = np.asarray(getattr(new, name)), np.asarray(getattr(old, name))
-            if a.shape == b.shape and not np.array_equal(a, b, equal_nan=True):
-                raise ValueError(
-                    f"optimizer has {name}={a.tolist()} but state.opt_state holds {name}={b.tolist()}: a resumed run "
-                    "keeps the state's hyperparameters; to change them pass "
-                    f"state._replace(opt_state=optim.set_hyperparams(state.opt_state, {name}=...))"
-                )
+            if not np.array_equal(a, b, equal_nan=True):
+                changed[name] = (b.tolist(), a.tolist())
+    if not changed:
+        return state
+    warnings.warn(
+        "fit(state=...) applies the given optimizer's hyperparameters: "
+        + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+        + " (the state held the old values)",
+        stacklevel=3,
+    )
+    opt_state = _optim.set_hyperparams(state.opt_state, **{k: new for k, (_, new) in changed.items()})
+    return state._replace(opt_state=opt_state)
 
 
 def fit(
@@ -709,10 +739,10 @@ def fit(
       state: resume from this :class:`TrainState` (e.g. ``checkpoint.load``);
         the shuffles continue where they stopped, so ``fit`` for ``a`` epochs,
         then ``fit(..., state=s)`` for ``b`` more equals one fit of ``a + b``.
-        Its buffers are left intact. The state's hyperparameters (rate, mu,
-        ...) are the run's: ``optimizer`` must have the same structure and the
-        same hyperparameter values (a mismatch raises and says how to change
-        them with ``optim.set_hyperparams``); a schedule is evaluated at the
+        Its buffers are left intact. ``optimizer`` must be of the state's kind
+        (same state structure); its hyperparameters are applied (a new
+        constant rate, like a new schedule, takes effect, with a warning
+        naming the old and new values), and a schedule is evaluated at the
         state's step count.
       dtype: parameter dtype for a fresh state (float32).
 
@@ -743,7 +773,7 @@ def fit(
             raise ValueError("key must be None when state is given (the state carries its own key), got a key")
         state = _check_state(state)
         net.check_params(state.params)
-        _check_resume(args.optimizer, state)
+        state = _resume_opt_state(args.optimizer, state)
     x, y, val = _place_data(args, jax.tree_util.tree_leaves(state.params)[0].dtype)
     state = _own_copy(state, mesh.replicated if mesh is not None else None)
 
@@ -802,3 +832,7 @@ def _raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int,
             f"parameters became NaN or inf at step {start_step + e * nb} (the last update of epoch {e} of this "
             "run; every cost of the epoch was finite); lower the learning rate"
         )
+
+
+# Populations (vmap over whole runs) live in fnn/population.py; train re-exports them.
+from fnn.population import fit_population, init_population, member, stack_members  # noqa: E402
