@@ -84,7 +84,7 @@ def _add_debug(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``fnn`` argument parser (subcommands ``train`` and ``evaluate``)."""
     p = argparse.ArgumentParser(prog="fnn", description="Train and evaluate fully connected networks (fnn).")
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate}")
+    sub = p.add_subparsers(dest="command", metavar="{train,sweep,evaluate}")
     sub.required = True
 
     t = sub.add_parser(
@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the fnn run in --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_debug(t)
+
+    from fnn import _cli_sweep
+
+    _cli_sweep.add_parser(sub)
 
     e = sub.add_parser("evaluate", help="evaluate a saved run", description="Cost and accuracy of a saved run.")
     e.add_argument("run", help="the run folder written by fnn train")
@@ -159,9 +163,7 @@ def _provenance(name: str, data_dir: str | None) -> dict:
 
     if name == "synthetic":
         return {"generator": "fnn.data.blobs", "seed": SYNTHETIC_SEED, **SYNTHETIC_SIZES}
-    if hasattr(data, "provenance"):
-        return data.provenance(name, data_dir=data_dir)
-    return {"data_dir": data_dir}  # pragma: no cover - until fnn.data.provenance exists
+    return data.provenance(name, data_dir=data_dir)
 
 
 def _data_argument(data_dir: str | None) -> str:
@@ -369,8 +371,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         x, y = load_dataset(cfg["dataset"], args.split, args.data_dir, cfg["validation"])
+        now = _provenance(cfg["dataset"], args.data_dir)
     except (FileNotFoundError, ValueError, OSError) as err:
         raise UsageError("--data-dir", str(err)) from err
+    if "data" in cfg and cfg["data"] != now:  # e.g. a version of the files other than the run's
+        print(f"fnn evaluate: warning: the data read now ({now}) differs from the run's ({cfg['data']})",
+              file=sys.stderr)
     cost, acc = train.evaluate(net, state, x, y, cfg["cost"])
     print(f"{args.split} accuracy {100 * acc:.2f}% (cost {cost:.4f}) on {x.shape[0]} examples of {cfg['dataset']}")
     return 0
@@ -390,7 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]  # errors name the subcommand
     try:
-        return _train(args) if args.command == "train" else _evaluate(args)
+        from fnn import _cli_sweep
+
+        return {"train": _train, "sweep": _cli_sweep.run, "evaluate": _evaluate}[args.command](args)
     except UsageError as err:
         if args.debug:
             raise

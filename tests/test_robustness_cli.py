@@ -384,3 +384,55 @@ def test_fnn_train_overwrite_killed_at_random_times_loses_nothing(run, tmp_path)
     assert subprocess.run(argv, env=ENV, capture_output=True, timeout=300).returncode == 0  # the next run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     checkpoint.load(run / "checkpoint.npz")
+
+
+# ----------------------------------------------------------------------------
+# --data-dir: used or a clear error; the data used is recorded
+
+
+def test_data_dir_holding_3_of_the_4_files_is_an_error_not_another_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FNN_DATA_MIRRORS", "http://127.0.0.1:9/")  # no download of the 4th, even with a network
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        src = pathlib.Path("/usr/share/datasets/fashion-mnist") / f"{name}.gz"
+        if not src.exists():
+            pytest.skip("Fashion-MNIST files not installed")
+        os.symlink(src, folder / f"{name}.gz")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--data-dir", str(folder), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    assert "argument --data-dir:" in err and "3 of the 4" in err and "t10k-labels-idx1-ubyte" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_records_the_path_and_sha256_of_every_data_file_read(tmp_path):
+    from fnn import data
+
+    src = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    if not (src / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST files not installed")
+    out = tmp_path / "r"
+    assert cli.main(["train", "--data-dir", str(src), "--sizes", "784,8,10", "--norm", "none", "--epochs", "1",
+                     "--batch-size", "1000", "--no-progress", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"] == data.provenance("fashion_mnist", data_dir=src)
+    assert sorted(cfg["data"]) == ["test_images", "test_labels", "train_images", "train_labels"]
+    assert all(v["path"].startswith(str(src)) and len(v["sha256"]) == 64 for v in cfg["data"].values())
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["step"] == [55_000 // 1000] and hist["validation_examples"] == 5000
+
+
+def test_config_of_a_synthetic_run_records_its_generator(trained):
+    cfg = json.loads((trained / "config.json").read_text())
+    assert cfg["data"] == {"generator": "fnn.data.blobs", "seed": cli.SYNTHETIC_SEED, "train": 2000, "test": 500}
+
+
+def test_evaluate_warns_when_the_data_differs_from_the_runs(run, capsys):
+    _edit_config(run, data={"generator": "fnn.data.blobs", "seed": 1, "train": 2000, "test": 500})
+    assert cli.main(["evaluate", str(run)]) == 0
+    assert "warning: the data read now" in capsys.readouterr().err
+    _edit_config(run, data=None)  # a run without the record (older fnn): no warning
+    assert cli.main(["evaluate", str(run)]) == 0
+    assert capsys.readouterr().err == ""
