@@ -121,6 +121,8 @@ def check_out(out: str | os.PathLike, overwrite: bool) -> pathlib.Path:
     naming the folder and what is in the way.
     """
     out = pathlib.Path(out)
+    if out.name in ("", ".", ".."):
+        raise RunFolderError(f"must name a run folder (its last part a name, not '.', '..' or '/'), got {str(out)!r}")
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} exists and is not a folder")
     if out.is_dir():

@@ -175,6 +175,8 @@ BAD_TRAIN = [
     (["--rate", "inf"], "argument --rate: must be a finite number >= 0, got 'inf'"),
     (["--batch-size", "1801"], "argument --batch-size: must be in [1, 1800] (the training examples), got 1801"),
     ("file", "argument --out: cannot create"),
+    (["--out", "."], "argument --out: must name a run folder (its last part a name, not '.', '..' or '/'), got '.'"),
+    (["--out", "/"], "argument --out: must name a run folder"),
 ]
 
 
