@@ -52,7 +52,6 @@ dimensions) that needs no files. Also runnable as ``python -m fnn``.
 from __future__ import annotations
 
 import argparse
-import math
 import pathlib
 import sys
 import time
