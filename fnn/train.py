@@ -834,5 +834,14 @@ def _raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int,
         )
 
 
-# Populations (vmap over whole runs) live in fnn/population.py; train re-exports them.
-from fnn.population import fit_population, init_population, member, stack_members  # noqa: E402
+# Populations (vmap over whole runs) live in fnn/population.py, which builds on this module;
+# train re-exports them on first use (PEP 562), so either module may be imported first.
+_POPULATION_NAMES = ("fit_population", "init_population", "member", "stack_members")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _POPULATION_NAMES:
+        from fnn import population
+
+        return getattr(population, name)
+    raise AttributeError(f"module 'fnn.train' has no attribute {name!r}")
