@@ -123,7 +123,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             0.0,
             spec_err <= 1e-10,
             "max relative error <= 1e-10",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     _, U = np.linalg.eigh(np.asarray(analysis.hessian(E, w0)))
@@ -141,7 +141,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             0.0,
             comp_err <= 1e-9,
             "max_t,i |measured - predicted| / |alpha_i(0)| <= 1e-9 (float64)",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     data_out["a"] = {"eigenvalues": lam, "eta": eta_a, "alpha": alpha, "predicted": pred, "max_error": comp_err}
@@ -180,7 +180,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             eta_stable,
             last_ok < eta_stable < first_bad,
             f"2/lambda_max within the bracket [{last_ok:.4f}, {first_bad:.4f}] (grid step {0.02 / lmax:.4f})",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     eta_best = float(x1[int(np.argmin(factor1))]) / lmax
@@ -193,7 +193,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             abs(eta_best - eta_top) <= 0.5 * 0.02 / lmax and float(factor1.min()) <= 1e-6,
             f"argmin of the measured one-step factor |alpha_1/alpha_0| within half a grid step ({0.01 / lmax:.4f}) "
             f"of 1/lambda_max and min factor <= 1e-6 (measured {float(factor1.min()):.2e})",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     fac_err = float(np.max(np.abs(factorT[valid] - pred_factor1[valid])))
@@ -204,7 +204,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             0.0,
             fac_err <= 1e-6,
             "max abs difference <= 1e-6 over the converging rates whose |1 - eta lambda_max|^T > 1e-10 (above round-off)",
-            SECTION,
+            SECTION, kind="check"
         )
     )
 
@@ -228,7 +228,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
                 p,
                 abs(m - p) <= 1e-3 * p,
                 "relative error <= 0.1% (||e_T||/||e_{T-1}|| at large T)",
-                SECTION,
+                SECTION, kind="check"
             )
         )
     data_out["b"] = {
@@ -261,7 +261,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             0.0,
             count_err <= 1,
             "max |measured - predicted| <= 1 step over all kappa",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     slope = float(np.polyfit(np.log(kappas), np.log(measured_T), 1)[0])
@@ -272,7 +272,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             1.0,
             abs(slope - 1.0) <= 0.05,
             "|slope - 1| <= 0.05 (exact counts ceil(ln tol / ln(1 - 1/kappa)) bend by ~1% at kappa = 10)",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     data_out["c"] = {"kappa": kappas, "measured": measured_T, "predicted": predicted_T, "minimax_predicted": minimax_T, "tol": tol, "slope": slope}
@@ -327,7 +327,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             float(hi),
             lanczos_err <= 1e-6,
             "relative error <= 1e-6",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     eta_c = 2.0 / float(hi)
@@ -356,7 +356,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             mlp_ok,
             f"max over steps 1..T of the top-direction offset |u_max^T (w_t - w*)| < its start for every "
             f"eta < 2/lambda_max, > its start for every eta > 2/lambda_max (grid step {step})",
-            SECTION,
+            SECTION, kind="prediction"
         )
     )
     data_out["d"] = {

@@ -124,7 +124,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             low_err <= 0.02,
             "max relative error <= 2% over mu (exact slow root differs from eta/(1-mu) by "
             f"<= {float(np.max(np.abs(np.asarray(low_exact) - low_pred) / low_pred)):.2%})",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     high_gain = np.asarray(high_gain)
@@ -161,7 +161,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             {"steady": list(1 / (1 - mus_arr)), "oscillating": list(1 / (1 + mus_arr))},
             mech_err <= 1e-6,
             "max relative error <= 1e-6",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     # On the quadratic itself, the high-curvature component is a decaying oscillation
@@ -188,7 +188,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             np.asarray(high_pred[1:]),
             rel_hi <= 1e-6,
             "max relative error <= 1e-6",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     data_out["b"] = {
@@ -221,7 +221,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             0,
             cf_err <= 1,
             "max |measured - closed form| <= 1 step over the mu grid",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     mu_best = float(mu_grid[int(np.argmin(measured_T))])
@@ -234,7 +234,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
             mu_star,
             abs(mu_best - mu_star) <= 0.05,
             "|argmin of measured counts - mu*| <= 0.05",
-            SECTION,
+            SECTION, kind="check"
         )
     )
     speedup = float(measured_T[0] / measured_T.min())
@@ -278,7 +278,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
     ax.plot(x[1:] + 0.3, high_pred[1:], "m_", ms=8, mew=2, label="1/√(ηλ)")
     ax.set_yscale("log")
     ax.set_xticks(x, [f"μ={m}" for m in mus])
-    ax.set(ylabel="effective rate / η (dimensionless)", title="(b) step gain: amplified only where curvature is low")
+    ax.set(ylabel="effective rate / η (dimensionless)", title="(c) step gain: amplified only where curvature is low")
     ax.legend(fontsize=7)
 
     ax = axes[1, 1]
@@ -287,7 +287,7 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
     ax.semilogy(mu_grid, asym_T, "--", lw=1, label="asymptotic ln tol / ln ρ(μ)")
     ax.axvline(mu_star, color="r", ls=":", label=f"critical damping μ* = {mu_star:.2f}")
     ax.set(xlabel="momentum μ", ylabel=f"iterations until max|α_i| ≤ {tol:g}",
-           title=f"(c) iterations vs μ (κ = {kappa:g}, η = 1/λ_max): best μ {mu_best:.2f}, {speedup:.1f}× fewer than GD")
+           title=f"(d) iterations vs μ (κ = {kappa:g}, η = 1/λ_max): best μ {mu_best:.2f}, {speedup:.1f}× fewer than GD")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -14,15 +14,18 @@ Notes, "Momentum" and "Learning rate scheduling" (AdaGrad, RMSProp, Adam), with
     so it is far ahead after the same number of steps; on Rosenbrock's curved,
     flat valley momentum's ``1/(1 - mu)`` gain along the valley should likewise
     put it ahead of GD.
-(c) an MLP (784-100-10, ReLU, softmax + log-likelihood) on a Fashion-MNIST
-    subset, mini-batch 50, each optimizer at its customary rate (SGD 0.1,
-    momentum 0.01 with mu = 0.9, AdaGrad 0.01, RMSProp 0.001, Adam 0.001):
-    training cost and test accuracy per epoch, and the per-parameter effective
-    rates: AdaGrad's ``eta / (sqrt(G) + eps)`` with ``G`` the *sum* of squared
-    gradients keeps shrinking (``~ t^(-1/2)`` for stationary gradients);
-    RMSProp's ``eta / (sqrt(nu) + eps)`` with ``nu`` an exponential *average*
-    does not (the notes: RMSProp "fixes a problem with AdaGrad where the weight
-    updates tend to become too small").
+(c) an MLP (784-100-10, ReLU, softmax + log-likelihood) on 10,000 Fashion-MNIST
+    images, mini-batch 50, 8 epochs: each optimizer at its best rate of a
+    4-point grid (one seed per rate, as one population; best = lowest
+    validation cost on 5,000 held-out training images), then 5 seeds at that
+    rate (one population), 95% t-intervals over seeds. The per-parameter
+    effective rates: AdaGrad's ``eta / (sqrt(G) + eps)`` with ``G`` the *sum*
+    of squared gradients can only shrink (a check), and, as the gradients'
+    mean square falls during training, more slowly than the ``t^(-1/2)`` of
+    stationary gradients (a prediction); RMSProp's ``eta / (sqrt(nu) + eps)``
+    with ``nu`` an exponential *average* does not shrink, and at their best
+    rates RMSProp trains further than AdaGrad (the notes: RMSProp "fixes a
+    problem with AdaGrad where the weight updates tend to become too small").
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import figure, save, verdict
-from fnn import analysis, backprop, costs, data, nn, optim
+from experiments import _population
+from experiments._common import figure, save, t_interval, t_quantile, verdict
+from fnn import analysis, data, nn, optim
 
 SECTION = "Learning rate scheduling (AdaGrad, RMSProp, Adam) / Momentum"
 
@@ -92,8 +96,8 @@ def _part_ab(quick: bool, seed: int):
         return lam, quad, rates, rosen, rates_r
 
 
-def _effective_rate_median(opt_state, rate: float) -> tuple[jax.Array, jax.Array]:
-    """Median over parameters of eta / (sqrt(acc) + eps) for AdaGrad (sum) or RMSProp (average) states."""
+def _effective_rate_median(opt_state, rate) -> jax.Array:
+    """Median over parameters of eta / (sqrt(acc) + eps) for an AdaGrad (sum) or RMSProp (average) state."""
     for s in opt_state:
         if isinstance(s, optim.AdagradState):
             acc, eps = s.sum_of_squares, s.eps
@@ -102,75 +106,63 @@ def _effective_rate_median(opt_state, rate: float) -> tuple[jax.Array, jax.Array
             acc, eps = s.nu, s.eps
             break
     else:
-        return jnp.full((), jnp.nan, jnp.float32), jnp.full((), jnp.nan, jnp.float32)
+        return jnp.full((), jnp.nan, jnp.float32)
     flat = jnp.concatenate([jnp.ravel(a) for a in jax.tree_util.tree_leaves(acc)])
-    eff = rate / (jnp.sqrt(flat) + eps)
-    return jnp.median(eff), jnp.median(flat)
+    return jnp.median(rate / (jnp.sqrt(flat) + eps))
+
+
+RATE_GRID = {"GD": (0.03, 0.1, 0.3, 1.0), "momentum μ=0.9": (0.003, 0.01, 0.03, 0.1),
+             "AdaGrad": (0.003, 0.01, 0.03, 0.1), "RMSProp": (1e-4, 3e-4, 1e-3, 3e-3),
+             "Adam": (1e-4, 3e-4, 1e-3, 3e-3)}
+
+
+def _eff_callback(rates):
+    """Per-epoch median effective rate of every member (population of AdaGrad or RMSProp states)."""
+    med = jax.jit(jax.vmap(_effective_rate_median))
+
+    def cb(_epoch, states):
+        return {"effective_rate_median": med(states.opt_state, jnp.asarray(rates, jnp.float32))}
+
+    return cb
 
 
 def _part_c(quick: bool, seed: int):
-    key = jax.random.key(seed)
+    """Each optimizer: a rate sweep (one seed per rate, best by final validation cost), then ``n_seeds``
+    seeds at the best rate; one population per phase (``experiments._population``)."""
     if quick:
         x_all, y_all = data.load("fashion_mnist", "test", download=False, progress=False)
-        x, y, xt, yt = x_all[:2000], y_all[:2000], x_all[8000:], y_all[8000:]
-        epochs = 3
+        train_set, val, test = (x_all[:2000], y_all[:2000]), (x_all[2000:3000], y_all[2000:3000]), \
+            (x_all[8000:], y_all[8000:])
+        epochs, n_seeds, grid_take = 3, 3, (1, 2)
     else:
         x_all, y_all = data.load("fashion_mnist", "train", download=False, progress=False)
-        xt, yt = data.load("fashion_mnist", "test", download=False, progress=False)
-        x, y = x_all[:10_000], y_all[:10_000]
-        epochs = 8
-    batch, every = 50, 10
+        train_set, val = (x_all[:10_000], y_all[:10_000]), (x_all[50_000:55_000], y_all[50_000:55_000])
+        test = data.load("fashion_mnist", "test", download=False, progress=False)
+        epochs, n_seeds, grid_take = 8, 5, (0, 1, 2, 3)
+    batch = 50
     net = nn.MLP((784, 100, 10), hidden="relu", output="softmax")
-    rates = {"GD": 0.1, "momentum μ=0.9": 0.01, "AdaGrad": 0.01, "RMSProp": 0.001, "Adam": 0.001}
-    labels = {"GD": "SGD η=0.1", "momentum μ=0.9": "momentum η=0.01, μ=0.9", "AdaGrad": "AdaGrad η=0.01",
-              "RMSProp": "RMSProp η=0.001", "Adam": "Adam η=0.001"}
-    nb = x.shape[0] // batch
+    key = jax.random.key(seed)
     out = {}
     for name, make in OPTIMIZERS.items():
-        tx = make()
-        params = net.init(jax.random.fold_in(key, 1))
-        state = optim.set_hyperparams(tx.init(params), rate=rates[name])
-
-        @jax.jit
-        def chunk(p, s, xb, yb, tx=tx, rate=rates[name]):
-            def step(c, b):
-                p, s = c
-                cost, g = backprop.value_and_grad(net, "log_likelihood", p, *b)
-                u, s = tx.update(g, s, p)
-                return (optim.apply_updates(p, u), s), cost
-
-            (p, s), cs = jax.lax.scan(step, (p, s), (xb, yb))
-            med, acc = _effective_rate_median(s, rate)
-            return p, s, jnp.mean(cs), med, acc
-
-        @jax.jit
-        def test_acc(p):
-            return costs.accuracy(net.apply(p, xt), yt)
-
-        log_step, log_cost, log_eff, log_acc_sq, acc_epoch, cost_epoch = [], [], [], [], [], []
-        t = 0
-        for e in range(epochs):
-            xb, yb = data.batches(x, y, batch, key=jax.random.fold_in(key, 100 + e))
-            ep_costs = []
-            for k in range(0, nb, every):
-                params, state, c, med, acc_sq = chunk(params, state, xb[k : k + every], yb[k : k + every])
-                t += min(every, nb - k)
-                log_step.append(t)
-                log_cost.append(float(c))
-                log_eff.append(float(med))
-                log_acc_sq.append(float(acc_sq))
-                ep_costs.append(float(c))
-            cost_epoch.append(float(np.mean(ep_costs)))
-            acc_epoch.append(float(test_acc(params)))
-        if not np.all(np.isfinite(log_cost)):
-            raise FloatingPointError(f"{name} diverged on Fashion-MNIST")
-        out[name] = {
-            "label": labels[name], "rate": rates[name], "step": np.asarray(log_step), "cost": np.asarray(log_cost),
-            "effective_rate_median": np.asarray(log_eff), "accumulator_median": np.asarray(log_acc_sq),
-            "train_cost_epoch": cost_epoch, "test_accuracy_epoch": acc_epoch,
-        }
-    setup = {"train": int(x.shape[0]), "test": int(xt.shape[0]), "epochs": epochs, "batch": batch,
-             "source": "fashion_mnist test split (quick)" if quick else "fashion_mnist train[:10000], test"}
+        grid = [RATE_GRID[name][i] for i in grid_take]
+        sweep_keys = jnp.stack([jax.random.fold_in(key, 1)] * len(grid))
+        _, hs = _population.fit_seeds(net, "log_likelihood", make(), train_set, epochs, batch, sweep_keys,
+                                      hyperparams={"rate": np.asarray(grid)}, evals={"val": val})
+        final_val = np.where(np.isfinite(hs["val_cost"][-1]), hs["val_cost"][-1], np.inf)
+        best = float(grid[int(np.argmin(final_val))])
+        keys = jax.random.split(jax.random.fold_in(key, 2), n_seeds)
+        rates = np.full(n_seeds, best)
+        cb = _eff_callback(rates) if name in ("AdaGrad", "RMSProp") else None
+        _, h = _population.fit_seeds(net, "log_likelihood", make(), train_set, epochs, batch, keys,
+                                     hyperparams={"rate": rates}, evals={"test": test}, callback=cb)
+        out[name] = {"label": f"{name} (best η = {best:g})", "rate": best, "grid": grid,
+                     "sweep_final_val_cost": hs["val_cost"][-1], "train_cost_epoch": h["cost"],
+                     "test_accuracy_epoch": h["test_accuracy"], "test_cost_epoch": h["test_cost"],
+                     "diverged": h["diverged"], "effective_rate_median": h.get("effective_rate_median")}
+    setup = {"train": int(train_set[0].shape[0]), "validation": int(val[0].shape[0]), "test": int(test[0].shape[0]),
+             "epochs": epochs, "batch": batch, "seeds": n_seeds, "updates_per_epoch": int(train_set[0].shape[0]) // batch,
+             "source": "fashion_mnist test split (quick)" if quick else
+             "fashion_mnist train[:10000] (training), train[50000:55000] (validation for the rate), test"}
     return out, setup
 
 
@@ -201,7 +193,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             exact,
             abs(gd_final / exact - 1) <= 1e-6,
             "relative error <= 1e-6 (float64)",
-            SECTION,
+            SECTION, kind="check",
         )
     )
     fine = np.linspace(0.5, 2.0 / lam.max(), 3001)
@@ -216,7 +208,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             mom_final < 1e-3 * best_possible,
             "momentum's final cost < 1e-3 x the best cost any GD rate reaches in as many steps "
             "(min over 3001 rates of the exact GD cost)",
-            SECTION,
+            SECTION, kind="check",
         )
     )
     # (b) Rosenbrock: momentum vs GD.
@@ -230,92 +222,100 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             "momentum < GD",
             r_mom < r_gd,
             "momentum's final f < GD's",
-            SECTION,
+            SECTION, kind="prediction",
         )
     )
-    # (c) MLP: AdaGrad's effective rate shrinks, RMSProp's does not.
-    ad, rm = mlp["AdaGrad"], mlp["RMSProp"]
-    i0 = int(np.searchsorted(ad["step"], ad["step"][-1] / 10))  # a decade of steps before the end
-    t0, t1 = float(ad["step"][i0]), float(ad["step"][-1])
-    ad_ratio = float(ad["effective_rate_median"][-1] / ad["effective_rate_median"][i0])
-    rm_ratio = float(rm["effective_rate_median"][-1] / rm["effective_rate_median"][i0])
-    verdicts.append(
-        verdict(
-            f"AdaGrad's effective rate eta/(sqrt(G)+eps) keeps shrinking: median over parameters at step {t1:g} / at "
-            f"step {t0:g} (sqrt({t0:g}/{t1:g}) = {math.sqrt(t0 / t1):.3f} if the gradients' statistics were stationary)",
-            ad_ratio,
-            math.sqrt(t0 / t1),
-            ad_ratio < 1.0,
-            "ratio < 1 (shrinks over the last decade of steps)",
-            SECTION,
-        )
-    )
-    verdicts.append(
-        verdict(
-            "RMSProp's effective rate eta/(sqrt(nu)+eps) does not shrink over the same steps (nu averages recent "
-            "gradients only; it rises as the gradients fall)",
-            rm_ratio,
-            ">= 1",
-            rm_ratio >= 1.0,
-            "ratio >= 1",
-            SECTION,
-        )
-    )
-    acc = {k: v["test_accuracy_epoch"][-1] for k, v in mlp.items()}
-    first = {k: v["train_cost_epoch"][0] for k, v in mlp.items()}
-    last = {k: v["train_cost_epoch"][-1] for k, v in mlp.items()}
-    verdicts.append(
-        verdict(
-            "every optimizer trains the Fashion-MNIST MLP: mean training cost of the last epoch below the first's, "
-            "test accuracy above chance",
-            {k: [first[k], last[k], acc[k]] for k in mlp},
-            "last < first, accuracy > 0.1",
-            all(last[k] < first[k] and acc[k] > 0.1 for k in mlp),
-            "for every optimizer",
-            SECTION,
-        )
-    )
+    # (c) MLP at each optimizer's best rate, over seeds.
+    n_up = setup_c["updates_per_epoch"]
+    t0, t1 = n_up, n_up * setup_c["epochs"]
+    ad_r = mlp["AdaGrad"]["effective_rate_median"][-1] / mlp["AdaGrad"]["effective_rate_median"][0]
+    rm_r = mlp["RMSProp"]["effective_rate_median"][-1] / mlp["RMSProp"]["effective_rate_median"][0]
+    n_s = setup_c["seeds"]
+    (ad_m, ad_lo, ad_hi), (rm_m, rm_lo, rm_hi) = t_interval(ad_r), t_interval(rm_r)
+    verdicts.append(verdict(
+        f"AdaGrad's effective rate eta/(sqrt(G)+eps) shrinks: median over parameters after update {t1} / after {t0}",
+        ad_m, "< 1", ad_hi < 1, "upper end of the 95% t-interval < 1 (G only grows: an implementation check)",
+        SECTION, kind="check", interval=(ad_lo, ad_hi), n_seeds=n_s))
+    verdicts.append(verdict(
+        f"AdaGrad's effective rate falls more slowly than the sqrt({t0}/{t1}) = {math.sqrt(t0 / t1):.3f} of stationary "
+        "gradients, because the gradients' mean square falls as training proceeds (G grows sublinearly)",
+        ad_m, math.sqrt(t0 / t1), ad_lo > math.sqrt(t0 / t1), "lower end of the 95% t-interval > sqrt(t0/t1)",
+        SECTION, kind="prediction", interval=(ad_lo, ad_hi), n_seeds=n_s))
+    verdicts.append(verdict(
+        "notes: RMSProp 'fixes a problem with AdaGrad where the weight updates tend to become too small': its effective "
+        f"rate eta/(sqrt(nu)+eps) does not shrink over the same updates (nu averages recent gradients only)",
+        rm_m, ">= 1", rm_lo >= 1, "lower end of the 95% t-interval >= 1", SECTION, kind="prediction",
+        interval=(rm_lo, rm_hi), n_seeds=n_s))
+    a_c, r_c = mlp["AdaGrad"]["train_cost_epoch"][-1], mlp["RMSProp"]["train_cost_epoch"][-1]
+    diff = float(a_c.mean() - r_c.mean())
+    half = t_quantile(0.975, n_s - 1) * math.sqrt(a_c.var(ddof=1) / n_s + r_c.var(ddof=1) / n_s)
+    verdicts.append(verdict(
+        "notes: RMSProp fixes AdaGrad's too-small updates, so at their best rates RMSProp trains the Fashion-MNIST MLP "
+        f"further: AdaGrad's minus RMSProp's mean training cost of the last epoch (nats per example)",
+        diff, "> 0", diff - half > 0, f"lower end of the 95% Welch t-interval (df = {n_s - 1}, conservative) > 0",
+        SECTION, kind="prediction", interval=(diff - half, diff + half), n_seeds=n_s))
 
     # ---- figure -------------------------------------------------------------------------------------
-    fig, axes = figure(3, 2, width=5.2, height=4.0)
+    fig, axes = figure(4, 2, width=5.0, height=4.0)
     ax = axes[0, 0]
     for name, r in quad.items():
         ax.semilogy(np.maximum(r["curve"], 1e-30), label=f"{name} (η={r['rate']:.3g})")
     with jax.enable_x64(True):
         alpha_t = np.asarray(analysis.predicted_components(lam, eta_gd, 1.0, T_q))
-    ax.semilogy(0.5 * (alpha_t**2) @ lam, "k:", lw=1.2, label="GD theory ½Σλᵢ(1−ηλᵢ)^{2t}")
+    ax.semilogy(0.5 * (alpha_t**2) @ lam, "k:", lw=1.6, label="theory, GD: ½Σλᵢ(1−ηλᵢ)^{2t}")
     ax.set(xlabel="step", ylabel="cost ½wᵀHw", title=f"(a) quadratic, d=10, κ={kappa:g}, best rate each", ylim=(1e-30, 1e2))
     ax.legend(fontsize=7)
     ax = axes[0, 1]
-    for name, r in rosen.items():
-        ax.loglog(np.arange(1, len(r["curve"])), np.maximum(r["curve"][1:], 1e-30), label=f"{name} (η={r['rate']:.3g})")
-    ax.set(xlabel="step", ylabel="f(x, y)", title="(b) Rosenbrock from (−1.2, 1), best rate each")
-    ax.legend(fontsize=7)
-    ax = axes[0, 2]
     for name, r in quad.items():
         ax.loglog(rates_q, np.minimum(r["final_by_rate"], 1e12), "o-", ms=2, lw=0.8, label=name)
-    ax.set(xlabel="learning rate η", ylabel=f"quadratic cost after {T_q} steps", title="(a) rate grid (diverged: top)")
+    ax.set(xlabel="learning rate η", ylabel=f"quadratic cost after {T_q} steps",
+           title="(b) quadratic: rate grid (diverged: clipped at top)")
     ax.legend(fontsize=7)
-    ax = axes[1, 0]
+    ax = axes[0, 2]
+    for name, r in rosen.items():
+        ax.loglog(np.arange(1, len(r["curve"])), np.maximum(r["curve"][1:], 1e-30), label=f"{name} (η={r['rate']:.3g})")
+    ax.set(xlabel="step", ylabel="f(x, y)", title="(c) Rosenbrock from (−1.2, 1), best rate each")
+    ax.legend(fontsize=7)
+    ax = axes[0, 3]
     for name, r in mlp.items():
-        ax.semilogy(r["step"], r["cost"], lw=0.8, label=r["label"])
-    ax.set(xlabel="update", ylabel="training cost (nats per example, 10-step mean)",
-           title=f"(c) MLP 784-100-10 on Fashion-MNIST ({setup_c['train']} ex.)")
+        ax.semilogx(r["grid"], r["sweep_final_val_cost"], "o-", ms=3, label=name)
+        ax.plot(r["rate"], r["sweep_final_val_cost"][r["grid"].index(r["rate"])], "k*", ms=8)
+    ax.set(xlabel="learning rate η", ylabel="validation cost after the last epoch (nats)",
+           title="(d) MLP rate sweep, one seed per rate (★ best)")
     ax.legend(fontsize=7)
-    ax = axes[1, 1]
-    for name in ("AdaGrad", "RMSProp"):
-        r = mlp[name]
-        ax.loglog(r["step"], r["effective_rate_median"], label=f"{r['label']}: median η/(√acc+ε)")
-    s = ad["step"].astype(float)
-    ax.loglog(s, ad["effective_rate_median"][0] * np.sqrt(s[0] / s), "k:", lw=1, label="∝ t^(−1/2)")
-    ax.axvline(t0, color="gray", lw=0.5)
-    ax.set(xlabel="update t", ylabel="effective rate per parameter (median)", title="(c) AdaGrad shrinks, RMSProp does not")
-    ax.legend(fontsize=7)
+    ep = np.arange(1, setup_c["epochs"] + 1)
+    for ax, key, ylabel, title in ((axes[1, 0], "train_cost_epoch", "training cost, epoch mean (nats per example)",
+                                    "(e) MLP 784-100-10, best rate each"),
+                                   (axes[1, 1], "test_accuracy_epoch", "test accuracy (fraction)",
+                                    "(f) test accuracy, best rate each")):
+        for name, r in mlp.items():
+            st = np.array([t_interval(row) for row in r[key]])
+            (line,) = ax.plot(ep, st[:, 0], "o-", ms=3, label=r["label"])
+            ax.fill_between(ep, st[:, 1], st[:, 2], color=line.get_color(), alpha=0.25, lw=0)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title} (mean, 95% t-band, {n_s} seeds)")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    axes[1, 0].set_yscale("log")
     ax = axes[1, 2]
-    for name, r in mlp.items():
-        ax.plot(np.arange(1, len(r["test_accuracy_epoch"]) + 1), r["test_accuracy_epoch"], "o-", ms=3, label=r["label"])
-    ax.set(xlabel="epoch", ylabel="test accuracy (fraction)", title=f"(c) test accuracy ({setup_c['test']} images)")
+    steps = ep * n_up
+    for name in ("AdaGrad", "RMSProp"):
+        st = np.array([t_interval(row) for row in mlp[name]["effective_rate_median"]])
+        (line,) = ax.loglog(steps, st[:, 0], "o-", ms=3, label=f"{mlp[name]['label']}: median η/(√acc+ε)")
+        ax.fill_between(steps, st[:, 1], st[:, 2], color=line.get_color(), alpha=0.25, lw=0)
+    e0 = np.mean(mlp["AdaGrad"]["effective_rate_median"][0])
+    ax.loglog(steps, e0 * np.sqrt(steps[0] / steps), "k:", lw=1.2, label="theory, stationary gradients: ∝ t^(−1/2)")
+    ax.set(xlabel="update t", ylabel="effective rate per parameter (median)",
+           title=f"(g) AdaGrad shrinks, RMSProp does not ({n_s} seeds)")
     ax.legend(fontsize=7)
+    ax = axes[1, 3]
+    for i, (name, r) in enumerate(mlp.items()):
+        acc = np.asarray(r["test_accuracy_epoch"][-1])
+        m, lo, hi = t_interval(acc)
+        ax.plot(acc, np.full(acc.size, i), "o", ms=4, alpha=0.6)
+        ax.errorbar(m, i, xerr=[[m - lo], [hi - m]], fmt="k|", ms=12, capsize=4)
+    ax.set_yticks(range(len(mlp)), [r["label"] for r in mlp.values()], fontsize=7)
+    ax.set(xlabel="final test accuracy (fraction)", title="(h) per seed (dots), mean and 95% t-interval (bars)")
+    ax.title.set_fontsize(9)
     fig.tight_layout()
 
     # Curves at ~200 log-spaced steps keep the record small.
