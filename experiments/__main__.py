@@ -26,6 +26,7 @@ from experiments._common import KINDS, OUTCOMES, PAPER_FIGURES, outcome_of, quic
 EXPERIMENTS: tuple[str, ...] = (
     "perceptron",
     "universal_approximation",
+    "uat_boolean",
     "uat_derivatives",
     "sigmoid_vs_step",
     "sgd_noise",
