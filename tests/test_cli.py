@@ -24,10 +24,21 @@ def _error(capsys, argv):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def trained(tmp_path_factory):
+    """One training run shared by the tests: its folder and what it printed."""
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("runs") / "blobs"
-    assert cli.main(["train", *SMALL, "--out", str(out)]) == 0
-    return out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["train", *SMALL, "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained):
+    return trained[0]
 
 
 def test_train_writes_config_history_checkpoint_and_curves(run_dir):
@@ -46,10 +57,13 @@ def test_train_writes_config_history_checkpoint_and_curves(run_dir):
     assert sorted(p.name for p in run_dir.parent.iterdir()) == ["blobs"]
 
 
-def test_train_prints_a_final_line_with_test_accuracy(tmp_path, capsys):
-    assert cli.main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path / "r")]) == 0
-    out = capsys.readouterr().out.strip().splitlines()[-1]
-    assert out.startswith("test accuracy ") and str(tmp_path / "r") in out
+def test_train_prints_a_final_line_with_test_and_validation_accuracy(trained):
+    run, printed = trained
+    hist = json.loads((run / "history.json").read_text())
+    line = printed.strip().splitlines()[-1]
+    assert line.startswith(f"test accuracy {100 * hist['test_accuracy']:.2f}% ")
+    assert f"(validation accuracy {100 * hist['val_accuracy'][-1]:.2f}% on 200 held-out examples)" in line
+    assert line.endswith(f"run saved to {run}")
 
 
 def test_evaluate_reports_the_saved_runs_test_accuracy(run_dir, capsys):
