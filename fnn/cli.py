@@ -298,7 +298,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"fnn train: error: {err}", file=sys.stderr)
             return 1
         _write_run(tmp, cfg, state, history)
-        for line in runs.commit(tmp, out):
+        for line in runs.commit(tmp, out, overwrite=args.overwrite):
             print(f"fnn train: {line}", file=sys.stderr)
         tmp = reserved = None
     except runs.RunFolderError as err:

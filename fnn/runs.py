@@ -222,12 +222,16 @@ def _remove_run(folder: pathlib.Path, names: Iterable[str]) -> bool:
     return True
 
 
-def commit(tmp: str | os.PathLike, out: str | os.PathLike) -> list[str]:
+def commit(tmp: str | os.PathLike, out: str | os.PathLike, overwrite: bool = True) -> list[str]:
     """Write the marker into ``tmp``, move ``tmp`` to ``out`` and delete the run it replaces.
 
-    ``out`` must be absent, an empty folder, or an fnn run holding only its
-    marker's files (checked again here). Returns messages for the user (a
-    replaced run whose folder could not be removed).
+    ``out`` must be absent, an empty folder, or (with ``overwrite``; pass the
+    user's ``--overwrite``) an fnn run holding only its marker's files. This is
+    checked again here, as the folder may have changed during training: if
+    it now holds another run (without ``overwrite``) or files fnn did not
+    write, the finished run is not lost but moved to a new sibling
+    ``<out>-<6 hex>`` and :class:`RunFolderError` says where. Returns
+    messages for the user (a replaced run whose folder could not be removed).
     """
     tmp, out = pathlib.Path(tmp), pathlib.Path(out)
     files = sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))
@@ -239,20 +243,33 @@ def commit(tmp: str | os.PathLike, out: str | os.PathLike) -> list[str]:
     write_json(tmp / MARKER, marker)
     old = None
     if out.is_dir() and any(out.iterdir()):
-        check_out(out, overwrite=True)
+        try:
+            check_out(out, overwrite)
+        except RunFolderError as err:
+            raise RunFolderError(f"{err} (it changed during the run); this run was saved to {_keep(tmp, out)}") from None
         old = out.parent / f"{_hidden(out, 'old')}{process_tag()}-{secrets.token_hex(4)}"
         os.rename(out, old)
     elif out.is_dir():
         out.rmdir()
     try:
         os.rename(tmp, out)
-    except OSError:
+    except OSError as err:
         if old is not None:
             os.rename(old, out)
-        raise
+        raise RunFolderError(f"cannot move the run into {out} ({err.strerror}); it was saved to {_keep(tmp, out)}") from None
     if old is not None and not _remove_run(old, read_marker(old)["files"] + [MARKER]):
         return [f"the replaced run's folder {old} still holds files fnn did not write; left in place"]
     return []
+
+
+def _keep(tmp: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+    """Rename a finished staging folder to a new visible sibling ``<out>-<6 hex>``; return it."""
+    for _ in range(100):
+        kept = out.parent / f"{out.name}-{secrets.token_hex(3)}"
+        if not kept.exists():
+            os.rename(tmp, kept)
+            return kept
+    raise RunFolderError(f"no free name {out.name}-* in {out.parent}; the run is at {tmp}")  # pragma: no cover
 
 
 def discard(tmp: str | os.PathLike, reserved: str | os.PathLike | None = None) -> None:

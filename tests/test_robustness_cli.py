@@ -92,10 +92,25 @@ def test_overwrite_deletes_only_the_files_the_marker_lists(run, tmp_path):
     os.rename(run, tmp_path / "moved")  # simulate: the old run is elsewhere, the user's file arrives
     (tmp_path / "moved" / "late.txt").write_text("mine")
     os.rename(tmp_path / "moved", run)
-    with pytest.raises(runs.RunFolderError, match="late.txt"):
+    with pytest.raises(runs.RunFolderError, match="late.txt.*this run was saved to") as err:
         runs.commit(tmp, run)
     assert (run / "late.txt").read_text() == "mine" and runs.read_marker(run) == marker
-    runs.discard(tmp)
+    kept = pathlib.Path(str(err.value).rsplit("saved to ", 1)[1])
+    assert kept.parent == run.parent and kept.name.startswith("run-") and runs.is_run(kept)
+    assert not tmp.exists()
+
+
+def test_a_run_that_appears_in_out_during_training_is_kept_and_so_is_the_new_one(run, tmp_path):
+    target = tmp_path / "new"
+    runs.check_out(target, overwrite=False)  # free at the start
+    tmp = runs.stage(target)
+    (tmp / "config.json").write_text("{}")
+    shutil.copytree(run, target)  # another fnn train finished into it meanwhile
+    with pytest.raises(runs.RunFolderError, match="already holds a run.*this run was saved to"):
+        runs.commit(tmp, target, overwrite=False)
+    assert runs.read_marker(target) == runs.read_marker(run)
+    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith("new-")]
+    assert runs.is_run(kept) and (kept / "config.json").read_text() == "{}"
 
 
 def test_two_default_runs_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
