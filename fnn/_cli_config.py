@@ -71,6 +71,13 @@ def _flag(key: str) -> str:
 # argparse types and groups
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except a ``None`` default (its help says what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _float_type(text: str) -> float:
     try:
         v = float(text)

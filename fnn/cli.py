@@ -59,7 +59,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 from fnn import runs
 from fnn._cli_config import (  # noqa: F401  (re-exported: the public names of the command line)
-    DATASETS, DEFAULTS, NORMS, OPTIMIZERS, SCHEDULES, SPLITS, SYNTHETIC_SEED, SYNTHETIC_SIZES,
+    DATASETS, DEFAULTS, NORMS, HelpFormatter, OPTIMIZERS, SCHEDULES, SPLITS, SYNTHETIC_SEED, SYNTHETIC_SIZES,
     TRAIN_SIZES, UsageError, add_data_arguments, add_model_arguments, add_optimizer_arguments,
     add_training_arguments, build_network, build_optimizer, check_config, config_from_args,
 )
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP by mini-batch gradient descent, monitoring a held-out validation set; "
         "writes config.json, history.json, checkpoint.npz and curves.png into --out. The defaults are "
         "the best Fashion-MNIST recipe found.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_data_arguments(t)
     add_model_arguments(t)
