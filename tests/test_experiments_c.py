@@ -19,9 +19,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments import _sgd_floor, mnist_nielsen
+from experiments import _sgd_floor, batchnorm_capacity, mnist_nielsen
 
-FAST = ("gd_convergence", "momentum", "mnist_nielsen")
+FAST = ("gd_convergence", "momentum", "mnist_nielsen", "gd_descent", "batchnorm_capacity")
 SLOW = ("schedules", "optimizers", "normalization")  # ~30-60 s each on 2 free cores
 
 
@@ -134,3 +134,23 @@ def test_best_of_k_estimate_is_the_mean_of_subset_maxima_and_z_max3_are_its_norm
     assert np.quantile(draws, [0.025, 0.975]) == pytest.approx(mnist_nielsen.Z_MAX3, abs=0.03)
     with pytest.raises(ValueError, match="at least k"):
         mnist_nielsen.best_of_k_estimate(x[:2], 3)
+
+
+def test_best_monotone_accuracy_against_brute_force():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 60)
+    y = (np.abs(x) < 0.5).astype(int)
+    cuts = np.concatenate([[-2.0], np.sort(x), [2.0]])
+    brute = max(max(np.mean((x > t) == y), np.mean((x <= t) == y)) for t in cuts)
+    assert batchnorm_capacity.best_monotone_accuracy(x, y) == pytest.approx(brute)
+    with pytest.raises(ValueError, match="same length"):
+        batchnorm_capacity.best_monotone_accuracy(x, y[:-1])
+
+
+def test_freeze_affine_zeroes_only_gamma_and_beta():
+    import jax.numpy as jnp
+
+    grads = ({"W": jnp.ones((2, 1)), "gamma": jnp.ones(2), "beta": jnp.ones(2)}, {"W": jnp.ones((1, 2)), "b": jnp.ones(1)})
+    out, _ = batchnorm_capacity.freeze_affine().update(grads, (), grads)
+    assert float(out[0]["gamma"].sum()) == 0 and float(out[0]["beta"].sum()) == 0
+    assert float(out[0]["W"].sum()) == 2 and float(out[1]["b"].sum()) == 1
