@@ -31,7 +31,9 @@ from typing import BinaryIO, Iterable, Iterator
 
 __all__ = ["atomic_write", "unlink_quietly", "clean_stale", "is_stale", "process_tag", "process_start_time"]
 
-_TAG = re.compile(r"(?P<pid>\d+)@(?P<host>[A-Za-z0-9_.]+)-")
+# the tag is the last part of the name but the random part and the suffix (a target's own
+# name may contain something like "5@x-": never match there)
+_TAG = re.compile(r"(?P<pid>\d+)@(?P<host>[A-Za-z0-9_.]+)-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
 
 
 def _umask() -> int:

@@ -188,3 +188,17 @@ def test_checkpoint_save_killed_at_random_points_leaves_the_old_or_the_new_file(
         assert len(list(tmp_path.glob(".s.npz.*.tmp"))) <= 1  # at most the killed save's temporary
     checkpoint.save(path, {"w": np.zeros((2,), np.float32), "v": np.int32(3)})  # the next run
     assert [p.name for p in tmp_path.iterdir()] == ["s.npz"]  # no stray temporaries remain
+
+
+def test_the_process_tag_is_read_from_the_end_of_the_name_not_from_the_targets_name(tmp_path):
+    # a target named like a tag ("exp5@x-1") must not make a live process's temporary look foreign
+    live = tmp_path / f".exp5@x-1.npz.{os.getpid()}@{_io._host()}-k2j4h5l6.tmp"
+    dead = tmp_path / f".exp5@x-1.npz.{_dead_pid()}@{_io._host()}-k2j4h5l6.tmp"
+    for p in (live, dead):
+        p.write_bytes(b"")
+        past = _io.process_start_time() - 60
+        os.utime(p, (past, past))
+    assert not _io.is_stale(live) and _io.is_stale(dead)
+    run_dir = tmp_path / f".exp5@x-1.tmp-{os.getpid()}@{_io._host()}-0123abcd"  # a run's staging folder
+    run_dir.mkdir()
+    assert not _io.is_stale(run_dir)
