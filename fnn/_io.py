@@ -9,8 +9,9 @@ the creating process in it: ``.<target>.<pid>@<host>-<random><suffix>`` for
 downloads and IDX files), and ``.<run>.tmp-<pid>@<host>-<random>`` /
 ``.<run>.old-<pid>@<host>-<random>`` for run folders (:mod:`fnn.runs`).
 A temporary is *stale* (:func:`is_stale`) when the process that made it is
-gone: on this host, no process with that pid is alive; from another host (or
-an older name without a tag), the file is older than the current process.
+gone: on this host, no process with that pid is alive; without a tag (an
+older fnn's name), the file is older than the current process; from another
+host, older than the current process and than a day.
 :func:`atomic_write` removes the stale temporaries of its own target before
 writing, so a download or a checkpoint save killed any number of times leaves
 at most one temporary (the live one) behind.
@@ -73,6 +74,7 @@ def _read_start() -> float:
 
 
 _START = _read_start()
+FOREIGN_GRACE_S = 24 * 3600.0
 
 
 def _alive(pid: int) -> bool:
@@ -92,15 +94,20 @@ def is_stale(path: str | os.PathLike) -> bool:
 
     Its name's ``<pid>@<host>-`` tag names the process that made it: on this
     host the temporary is stale iff no process with that pid is alive (a pid
-    reused by a live process keeps it: the safe side); from another host, or
-    without a tag, iff it was last modified before the current process started.
+    reused by a live process keeps it: the safe side). Without a tag (an older
+    fnn's name) it is stale iff last modified before the current process
+    started; from another host (a shared folder, where a long run may still be
+    writing) iff also more than ``FOREIGN_GRACE_S`` (a day) old.
     """
     path = pathlib.Path(path)
     m = _TAG.search(path.name)
     if m is not None and m["host"] == _host():
         return not _alive(int(m["pid"]))
+    limit = process_start_time()
+    if m is not None:  # another host's (a shared folder): its process may still run
+        limit = min(limit, time.time() - FOREIGN_GRACE_S)
     try:
-        return path.lstat().st_mtime < process_start_time()
+        return path.lstat().st_mtime < limit
     except FileNotFoundError:
         return False
 

@@ -139,13 +139,15 @@ def test_clean_stale_refuses_patterns_that_could_match_a_users_files(tmp_path):
             _io.clean_stale(tmp_path, [bad])
 
 
-def test_temporary_of_another_host_is_stale_only_if_older_than_this_process(tmp_path):
+def test_temporary_of_another_host_is_stale_only_if_older_than_this_process_and_a_day(tmp_path):
     new = tmp_path / ".s.npz.1@elsewhere-abc.tmp"
-    old = tmp_path / ".s.npz.2@elsewhere-abc.tmp"
-    new.write_bytes(b"")
-    old.write_bytes(b"")
-    past = _io.process_start_time() - 60
-    os.utime(old, (past, past))
+    hour = tmp_path / ".s.npz.2@elsewhere-abc.tmp"  # may be a long run on that host: kept
+    old = tmp_path / ".s.npz.3@elsewhere-abc.tmp"
+    for p, age in ((new, None), (hour, 3600), (old, 2 * 86400)):
+        p.write_bytes(b"")
+        if age is not None:
+            past = _io.process_start_time() - age
+            os.utime(p, (past, past))
     assert _io.clean_stale(tmp_path, [".s.npz.*.tmp"]) == [old]
 
 
