@@ -16,7 +16,7 @@ import pytest
 
 from experiments._common import KINDS
 
-MINE = ("symmetry", "init_variance")
+MINE = ("symmetry", "init_variance", "init_gradients")
 # gd_convergence, momentum, schedules and optimizers are owned by another module's tests as well;
 # they are run here for the outcome only (their kinds are being added).
 OTHERS = ("gd_convergence", "momentum", "schedules", "optimizers")

@@ -18,6 +18,7 @@ EXPERIMENTS = (
     "sigmoid_vs_step",
     "sgd_noise",
     "backprop_cost",
+    "backprop_paths",
     "saturation",
     "slow_learning",
 )
@@ -38,3 +39,10 @@ def test_experiment_quick_run_has_no_unexpected_outcome(name, tmp_path):
     on_disk = json.loads((tmp_path / f"{name}.json").read_text())
     assert on_disk["verdicts"] == record["verdicts"] and on_disk["quick"] is True and on_disk["seed"] == 0
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_path_count_by_dynamic_programming_is_the_product_of_later_widths():
+    from experiments.backprop_paths import path_count
+
+    assert path_count((3, 5, 5, 5, 1)) == 25
+    assert path_count((3, 4, 6, 2)) == 12

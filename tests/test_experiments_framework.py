@@ -131,10 +131,3 @@ def test_data_dir_is_exported_and_must_exist(fake_experiments, tmp_path, monkeyp
     with pytest.raises(SystemExit):
         runner.main(["fake_ok", "--out", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
 
-
-def test_backprop_paths_quick_run_and_path_sum_equals_backprop(tmp_path):
-    from experiments import backprop_paths
-
-    record = backprop_paths.run(quick=True, seed=0, out_dir=tmp_path)
-    assert all(v["outcome"] != "unexpected" and v["kind"] in _common.KINDS for v in record["verdicts"])
-    assert backprop_paths.path_count((3, 5, 5, 5, 1)) == 25
