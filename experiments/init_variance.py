@@ -222,10 +222,11 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         g = np.exp(np.mean(np.log(mz), axis=0))
         (line,) = ax.semilogy(layers, g, "o", ms=4, label=f"{name} (measured)")
         ax.semilogy(layers, p["predicted"], "-", color=line.get_color(), lw=1)
-        ax.fill_between(layers, mz.min(0), mz.max(0), color=line.get_color(), alpha=0.15)
-    ax.plot([], [], "k-", lw=1, label="theory E[x²]·((M/2)ε²)^l")
+        band = np.exp(np.array([t_interval(np.log(c))[1:] for c in mz.T]))
+        ax.fill_between(layers, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.25)
+    ax.plot([], [], "k-", lw=1, label="theory E[x²]·((M/2)ε²)^l (lines)")
     ax.set(xlabel="layer l", ylabel="E[(z^l)²] (second moment of the activation)",
-           title=f"(a) ReLU, width M={M}, {R} networks (band: min–max)")
+           title=f"(a) ReLU, width M={M}, {R} networks (band: 95% t-interval)")
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     for name, p in prof.items():
@@ -235,9 +236,11 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         g = np.exp(np.mean(np.log(qa), axis=0))
         (line,) = ax.semilogy(layers[1:], g, "o", ms=4, label=f"{name} (measured)")
         ax.semilogy(layers[1:], p["mean_field"], "-", color=line.get_color(), lw=1)
-        ax.fill_between(layers[1:], qa.min(0), qa.max(0), color=line.get_color(), alpha=0.15)
-    ax.plot([], [], "k-", lw=1, label="mean-field recursion")
-    ax.set(xlabel="layer l", ylabel="Var[a^l] (weighted input)", title=f"(b) tanh, width M={M}, {R} networks")
+        band = np.exp(np.array([t_interval(np.log(c))[1:] for c in qa.T]))
+        ax.fill_between(layers[1:], band[:, 0], band[:, 1], color=line.get_color(), alpha=0.25)
+    ax.plot([], [], "k-", lw=1, label="mean-field recursion (lines)")
+    ax.set(xlabel="layer l", ylabel="Var[a^l] (second moment of the weighted input)",
+           title=f"(b) tanh, width M={M}, {R} networks (band: 95% t-interval)")
     ax.legend(fontsize=7)
     fig.tight_layout()
 
