@@ -282,7 +282,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.axvline(dw_star, color="C3", ls=":", lw=1, label=r"$\Delta w^* = -a/x_1$")
     ax.set_xlabel(r"weight change $\Delta w_1$ (weight units)")
     ax.set_ylabel(r"output change $\Delta$output (output units)")
-    ax.set_title(f"One neuron (a = {a0})")
+    ax.set_title(f"(a) one neuron (a = {a0})", fontsize=10)
     ax.legend(fontsize=7)
 
     ax = axes[0, 1]
@@ -293,7 +293,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.loglog(dws[flip_frac > 0], flip_frac[flip_frac > 0], "C3^:", label="step nets: fraction that changed")
     ax.set_xlabel(r"|$\Delta w$| (one random first-layer weight)")
     ax.set_ylabel("|Δ output| (output units) / fraction")
-    ax.set_title(f"{n_pop} random 4-8-1 networks")
+    ax.set_title(f"(b) {n_pop} random 4-8-1 networks", fontsize=10)
     ax.legend(fontsize=7)
 
     ax = axes[0, 2]
@@ -301,7 +301,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.loglog(dws[fit], lin_err[fit][0] * (dws[fit] / dws[fit][0]) ** 2, "k--", lw=1, label=r"$\propto \Delta w^2$")
     ax.set_xlabel(r"|$\Delta w$| (weight units)")
     ax.set_ylabel("linearization error (output units)")
-    ax.set_title(f"Taylor: second order (slope {s_lin:.2f})")
+    ax.set_title(f"(c) Taylor: second order (slope {s_lin:.2f})", fontsize=10)
     ax.legend(fontsize=7)
     fig.suptitle("Step perceptron vs sigmoid neuron: output change for a small weight change", y=1.03)
     data["runtime_s"] = time.perf_counter() - t_start

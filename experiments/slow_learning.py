@@ -312,18 +312,18 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         ax.plot(ep, runs[c][0], col + "-", lw=2, label=f"{c.replace('_', '-')} cost")
     ax.set_xlabel("epoch (one GD step on the single example)")
     ax.set_ylabel("cost C (nats / squared output units)")
-    ax.set_title(r"Saturated neuron: $w=b=2$, $x=1$, $y=0$, $\eta=0.15$")
+    ax.set_title(r"(a) saturated neuron: $w=b=2$, $x=1$, $y=0$, $\eta=0.15$", fontsize=10)
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     for c, col in (("quadratic", "C3"), ("cross_entropy", "C0")):
         ax.plot(ep, runs[c][1], col + "-", lw=2, label=f"{c.replace('_', '-')}: GD")
         ax.plot(ep, _sigmoid(ode[c]), "k:", lw=1)
-    ax.plot([], [], "k:", label="continuous-time prediction")
+    ax.plot([], [], "k:", label="theory: continuous-time (ODE) prediction")
     ax.axhline(0.5, color="gray", lw=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("neuron output z (target 0)")
     ax.set_title(
-        f"Output: 0.5 reached at {t_meas['cross_entropy']:.0f} vs {t_meas['quadratic']:.0f} epochs"
+        f"(b) output: 0.5 reached at {t_meas['cross_entropy']:.0f} vs {t_meas['quadratic']:.0f} epochs", fontsize=10
     )
     ax.legend(fontsize=7)
     ax = axes[0, 2]
@@ -333,7 +333,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.plot(se, neutral_run[2], "C2--", lw=1, label="log-likelihood, neutral start")
     ax.set_xlabel("epoch (full-batch GD, eta = 0.5)")
     ax.set_ylabel("training accuracy (fraction)")
-    ax.set_title("Softmax on 3 blobs, started saturated on class 0")
+    ax.set_title("(c) softmax on 3 blobs, started saturated on class 0 (seed 0)", fontsize=10)
     ax.legend(fontsize=7)
     fig.suptitle("Slow learning: quadratic cost vs cross-entropy / log-likelihood", y=1.03)
     data["runtime_s"] = time.perf_counter() - t_start
