@@ -1,0 +1,310 @@
+"""Populations: P training runs at once (fnn.train.fit_population) beside their peers, in one process.
+
+Run from the repository root::
+
+    python benchmarks/population.py           # a few minutes on 2 CPU cores
+    python benchmarks/population.py --quick   # seconds: a smoke test
+    PYTHONPATH=. /path/to/venv-with-torch/bin/python benchmarks/population.py   # with PyTorch
+
+Workloads (random data of MNIST's shape), for P in {1, 8, 32, 128} members:
+
+1. ``784-30-10`` sigmoid, quadratic cost, SGD ``eta = 3``, batch 10 (Nielsen's recipe);
+2. ``784-100-10`` ReLU / softmax, log-likelihood, Adam ``1e-3``, batch 64.
+
+Contestants; each number is the *aggregate* examples per second of all P
+members together (P x examples per epoch / seconds), best of interleaved
+rounds of one epoch each:
+
+* ``fit_population``: the compiled, vmapped epoch that
+  :func:`fnn.train.fit_population` runs, with its per-epoch transfer of the
+  metrics to the host;
+* ``P x fit``: the same P runs as sequential :func:`fnn.train.fit` epochs
+  (one compiled ``lax.scan`` each). The members cost the same, so their
+  aggregate rate is one run's rate; it is measured on one run;
+* ``plain JAX vmap``: a vmapped scanned epoch written inline here
+  (``jax.value_and_grad``, the optimizer by hand, each member's mini-batches
+  gathered inside the scan) — what a JAX user would write without fnn;
+* ``P x PyTorch``: the idiomatic eager loop (``torch.nn.Sequential`` +
+  ``torch.optim``) run P times, measured on one run like ``P x fit``;
+* ``torch.func.vmap``: the P members in one eager loop, each step a
+  ``torch.func.vmap`` of ``torch.func.grad`` over ``functional_call`` and the
+  update by hand on the stacked parameters.
+
+PyTorch rows appear only when ``torch`` is importable (not a dependency).
+Also printed: the device kind, the float32 matmul peak measured in the same
+run (:class:`benchmarks.train.MatmulPeak`) and each contestant's fraction of
+it (FLOPs counted for the matrix products only), and the memory per member of
+the compiled population epoch (``compiled.memory_analysis()``: arguments,
+outputs and temporaries, over P).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from typing import Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fnn import costs, nn, optim, population  # noqa: E402
+from fnn import train as fnn_train  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "benchmarks", "train.py"))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+Workload, MatmulPeak, make_data, init_params = bench.Workload, bench.MatmulPeak, bench.make_data, bench.init_params
+
+
+def workloads(quick: bool) -> list[Workload]:
+    n1, n2 = (400, 512) if quick else (2000, 4096)
+    return [
+        Workload("784-30-10 sigmoid/quadratic SGD m=10", (784, 30, 10), "sigmoid", "sigmoid", "quadratic",
+                 "sgd", 3.0, 10, n1),
+        Workload("784-100-10 relu/softmax Adam m=64", (784, 100, 10), "relu", "softmax", "log_likelihood",
+                 "adam", 1e-3, 64, n2),
+    ]
+
+
+def _net_opt(w: Workload):
+    net = nn.MLP(w.sizes, hidden=w.hidden, output=w.output)
+    return net, (optim.gd(w.rate) if w.opt == "sgd" else optim.adam(w.rate))  # gd on mini-batches is SGD
+
+
+# --------------------------------------------------------------------------
+# contestants: each returns run() -> examples processed by all members (blocking)
+
+
+def fnn_population(w: Workload, x, y, p: int) -> tuple[Callable[[], int], int]:
+    """The epoch fit_population compiles; also the memory per member in bytes."""
+    net, opt = _net_opt(w)
+    states = population.init_population(net, opt, jax.random.split(jax.random.key(0), p))
+    frozen = jnp.full((p,), -1, jnp.int32)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    epoch = population._population_epoch(net, costs.get(w.cost), opt, "backprop", w.batch, None)
+    compiled = epoch.lower(states, frozen, xd, yd).compile()
+    mem = compiled.memory_analysis()
+    per_member = 0
+    if mem is not None:
+        total = mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes - mem.alias_size_in_bytes
+        per_member = (total - x.nbytes - y.nbytes) // p  # the data set is shared, not per member
+    box = [states, frozen]
+    nb = w.n // w.batch
+
+    def run() -> int:
+        box[0], box[1], metrics = compiled(box[0], box[1], xd, yd)
+        np.asarray(metrics.cost)  # fit_population's per-epoch transfer
+        return p * nb * w.batch
+
+    return run, per_member
+
+
+def fnn_sequential(w: Workload, x, y) -> Callable[[], int]:
+    """One fit run's epoch (donating, as fit does); P sequential runs have this aggregate rate."""
+    net, opt = _net_opt(w)
+    state = fnn_train.init_state(net, opt, jax.random.key(0))
+    epoch = fnn_train.make_epoch(net, w.cost, opt, w.batch, donate=True)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    box = [state]
+    nb = w.n // w.batch
+
+    def run() -> int:
+        box[0], metrics = epoch(box[0], xd, yd)
+        np.asarray(metrics.cost)
+        return nb * w.batch
+
+    return run
+
+
+def plain_jax_vmap(w: Workload, x, y, p: int) -> Callable[[], int]:
+    """A vmapped scanned epoch written by hand: value_and_grad, SGD/Adam inline, gathers in the scan."""
+    m, k, nb = w.batch, w.sizes[-1], w.n // w.batch
+    act = jax.nn.relu if w.hidden == "relu" else jax.nn.sigmoid
+    one = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init_params(w)]
+    params = jax.tree_util.tree_map(lambda a: jnp.stack([a] * p), one)
+
+    def loss(params, xb, yb):
+        z = xb
+        for W, b in params[:-1]:
+            z = act(z @ W.T + b)
+        W, b = params[-1]
+        a = z @ W.T + b
+        t = jax.nn.one_hot(yb, k, dtype=a.dtype)
+        if w.cost == "quadratic":
+            return 0.5 * jnp.mean(jnp.sum((jax.nn.sigmoid(a) - t) ** 2, axis=1))
+        return -jnp.mean(jnp.sum(t * jax.nn.log_softmax(a), axis=1))
+
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def update(params, grads, s):
+        if w.opt == "sgd":
+            return jax.tree_util.tree_map(lambda q, g: q - w.rate * g, params, grads), s
+        t, mu, nu = s
+        t = t + 1
+        mu = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, mu, grads)
+        nu = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, nu, grads)
+        tf = t.astype(jnp.float32)
+        c1, c2 = 1 - b1**tf, 1 - b2**tf
+        params = jax.tree_util.tree_map(lambda q, a, v: q - w.rate * (a / c1) / (jnp.sqrt(v / c2) + eps), params, mu, nu)
+        return params, (t, mu, nu)
+
+    def member_epoch(params, s, key, x, y):
+        idx = jax.random.permutation(key, x.shape[0])[: nb * m].reshape(nb, m)
+
+        def step(carry, i):
+            q, s = carry
+            value, grads = jax.value_and_grad(loss)(q, jnp.take(x, i, axis=0), jnp.take(y, i, axis=0))
+            return update(q, grads, s), value
+
+        return jax.lax.scan(step, (params, s), idx)
+
+    zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731 (two buffers: both are donated)
+    s = () if w.opt == "sgd" else (jnp.zeros((p,), jnp.int32), zeros(), zeros())
+    epoch = jax.jit(jax.vmap(member_epoch, in_axes=(0, 0, 0, None, None)), donate_argnums=(0, 1))
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    box = [params, s, jax.random.key(0)]
+
+    def run() -> int:
+        box[2], sub = jax.random.split(box[2])
+        (box[0], box[1]), costs_ = epoch(box[0], box[1], jax.random.split(sub, p), xd, yd)
+        np.asarray(costs_)
+        return p * nb * m
+
+    return run
+
+
+def torch_vmap(w: Workload, x, y, p: int) -> Callable[[], int] | None:
+    """P members in one eager loop: torch.func.vmap(torch.func.grad(loss)) over stacked parameters."""
+    try:
+        import torch
+        from torch.func import functional_call, grad, vmap
+    except ImportError:
+        return None
+    layers = []
+    for l, (W, b) in enumerate(init_params(w)):
+        layers.append(torch.nn.Linear(W.shape[1], W.shape[0]))
+        if l < len(w.sizes) - 2:
+            layers.append(torch.nn.ReLU() if w.hidden == "relu" else torch.nn.Sigmoid())
+    model = torch.nn.Sequential(*layers)
+    names = [n for n, _ in model.named_parameters()]
+    params = {n: q.detach().unsqueeze(0).repeat(p, *[1] * q.ndim) for n, q in model.named_parameters()}
+    eye = torch.eye(w.sizes[-1])
+
+    def loss(ps, xb, yb):
+        a = functional_call(model, ps, (xb,))
+        if w.cost == "quadratic":
+            return 0.5 * ((torch.sigmoid(a) - eye[yb]) ** 2).sum(dim=1).mean()
+        return torch.nn.functional.cross_entropy(a, yb)
+
+    g = vmap(grad(loss))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
+    m, nb = w.batch, w.n // w.batch
+    adam = {n: (torch.zeros_like(v), torch.zeros_like(v)) for n, v in params.items()}
+    step_no = [0]
+
+    def run() -> int:
+        perms = torch.stack([torch.randperm(w.n)[: nb * m] for _ in range(p)])  # (P, nb*m)
+        with torch.no_grad():
+            for i in range(nb):
+                idx = perms[:, i * m : (i + 1) * m]
+                grads = g(params, xt[idx], yt[idx])
+                step_no[0] += 1
+                for n in names:
+                    if w.opt == "sgd":
+                        params[n].sub_(w.rate * grads[n])
+                    else:
+                        mu, nu = adam[n]
+                        mu.mul_(0.9).add_(grads[n], alpha=0.1)
+                        nu.mul_(0.999).addcmul_(grads[n], grads[n], value=0.001)
+                        c1, c2 = 1 - 0.9 ** step_no[0], 1 - 0.999 ** step_no[0]
+                        params[n].sub_(w.rate * (mu / c1) / ((nu / c2).sqrt() + 1e-8))
+        return p * nb * m
+
+    return run
+
+
+# --------------------------------------------------------------------------
+
+
+def best_rates(contestants: dict[str, Callable[[], int]], budget_s: float, min_rounds: int) -> dict[str, float]:
+    """Best examples/s of each contestant over interleaved rounds (warm-up first; rounds sized per contestant)."""
+    rounds = {}
+    for k, f in contestants.items():
+        f()
+        t0 = time.perf_counter()
+        f()
+        rounds[k] = min(30, max(min_rounds, int(budget_s / (time.perf_counter() - t0))))
+    best = {k: 0.0 for k in contestants}
+    for r in range(max(rounds.values())):
+        for k, f in contestants.items():
+            if r < rounds[k]:
+                t0 = time.perf_counter()
+                done = f()
+                best[k] = max(best[k], done / (time.perf_counter() - t0))
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and P in {1, 8}: a smoke test")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of timing per contestant and row (default 3)")
+    ap.add_argument("--repeats", type=int, default=None, help="minimum rounds per contestant")
+    ap.add_argument("--populations", default=None, help="comma-separated P values (default 1,8,32,128)")
+    args = ap.parse_args(argv)
+    budget = args.budget or (0.2 if args.quick else 3.0)
+    min_rounds = args.repeats or (1 if args.quick else 3)
+    sizes = [int(s) for s in (args.populations or ("1,8" if args.quick else "1,8,32,128")).split(",")]
+    dev = jax.devices()[0]
+    print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}), {os.cpu_count()} CPUs; "
+          f"best of >= {min_rounds} interleaved rounds ({budget:g} s per contestant)")
+    try:
+        import torch
+
+        torch_threads = torch.get_num_threads()
+        print(f"torch {torch.__version__}, {torch_threads} intra-op threads")
+    except ImportError:
+        torch = None
+        print("PyTorch: not installed, its rows are skipped")
+    load0 = os.getloadavg()
+    peak = MatmulPeak(512 if args.quick else 2048)
+    peak.sample(3 if args.quick else 10)
+    rows = []
+    for w in workloads(args.quick):
+        x, y = make_data(w)
+        single = {"P x fit": fnn_sequential(w, x, y)}
+        if torch is not None:
+            single["P x PyTorch"] = bench.torch_epoch(w, x, y, torch_threads)
+        one = best_rates(single, budget, min_rounds)
+        for p in sizes:
+            run, mem = fnn_population(w, x, y, p)
+            contestants = {"fit_population": run, "plain JAX vmap": plain_jax_vmap(w, x, y, p)}
+            tv = torch_vmap(w, x, y, p) if torch is not None else None
+            if tv is not None:
+                contestants["torch.func.vmap"] = tv
+            best = best_rates(contestants, budget, min_rounds)
+            best.update(one)
+            rows.append((w, p, mem, best))
+            peak.sample(1)
+    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n}, best sample): {peak.best:.1f} GFLOP/s")
+    print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f}\n")
+    head = f"{'workload':38} {'P':>4} {'contestant':16} {'examples/s':>12} {'% peak':>7} {'fit_population / this':>22}"
+    print(head + "   memory per member")
+    print("-" * (len(head) + 20))
+    for w, p, mem, best in rows:
+        for k, v in best.items():
+            pct = 100 * v * w.flops_per_example / 1e9 / peak.best
+            extra = f"   {mem / 2**20:.2f} MiB" if k == "fit_population" else ""
+            print(f"{w.name:38} {p:4d} {k:16} {v:12,.0f} {pct:6.1f}% {best['fit_population'] / v:21.2f}x{extra}")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
