@@ -18,6 +18,14 @@ placements of it:
   independent training runs split over the devices, which needs no
   communication at all.
 
+Several processes (``jax.distributed``, see :mod:`fnn.distributed`): a mesh
+over ``jax.devices()`` then holds devices this process cannot address.
+:func:`put` builds such global arrays from this process's host copy (every
+process holds the same value, or its own rows with :func:`put_process_local`)
+without the full-data all-gather that ``jax.device_put`` would do to check
+equality, and :func:`to_host` brings a global array back to every process
+(an all-gather for a sharded one; a local read for a replicated one).
+
 Private helpers here trust their inputs; :func:`mesh` is the one public
 boundary that validates ``devices``.
 """
@@ -30,7 +38,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["DeviceMesh", "mesh", "n_devices", "AXIS"]
+__all__ = ["DeviceMesh", "mesh", "n_devices", "AXIS", "spans_processes", "to_host"]
 
 #: The name of the mesh axis (the example axis of a mini-batch, or the member axis of a population).
 AXIS = "data"
@@ -92,6 +100,60 @@ def check_divisible(count: int, m: DeviceMesh | None, name: str, what: str) -> N
         raise ValueError(f"{name} must be a multiple of the number of devices ({d}), got {count} {what}".rstrip())
 
 
+def spans_processes(m: DeviceMesh | None) -> bool:
+    """Whether the mesh holds devices of other processes (multi-process data parallel)."""
+    return m is not None and not m.replicated.is_fully_addressable
+
+
 def put(tree: Any, sharding: NamedSharding | None) -> Any:
-    """``jax.device_put(tree, sharding)``; the default device without a mesh."""
-    return jax.device_put(tree) if sharding is None else jax.device_put(tree, sharding)
+    """``jax.device_put(tree, sharding)``; the default device without a mesh.
+
+    For a sharding over several processes every leaf is built with
+    ``jax.make_array_from_callback`` from this process's copy (which must be
+    the same on every process: :mod:`fnn.distributed` checks a fingerprint
+    first); a leaf that already is such a global array is resharded."""
+    if sharding is None:
+        return jax.device_put(tree)
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+    return jax.tree_util.tree_map(lambda a: _put_global(a, sharding), tree)
+
+
+def _put_global(a: Any, sharding: NamedSharding) -> jax.Array:
+    if isinstance(a, jax.Array) and not a.is_fully_addressable:
+        return jax.device_put(a, sharding)  # already global: a reshard on the same devices
+    if isinstance(a, jax.Array) and jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        data = _put_global(np.asarray(jax.random.key_data(a)), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+    host = np.asarray(a)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def put_process_local(a: Any, m: DeviceMesh) -> jax.Array:
+    """The global array whose rows are every process's ``a`` in process order,
+    replicated on every device of ``m``: ``concat(a_0, a_1, ...)``.
+
+    Assembled with ``jax.make_array_from_process_local_data`` split over the
+    mesh (each process holds its rows), then all-gathered once. Every process
+    must pass the same number of rows, a multiple of its devices in ``m``."""
+    split = jax.make_array_from_process_local_data(m.batch, np.asarray(a))
+    return jax.jit(lambda v: v, out_shardings=m.replicated)(split)
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf as a NumPy array holding the whole (global) value, on every process.
+
+    A leaf spread over devices of several processes is all-gathered
+    (``multihost_utils.process_allgather``, a collective: every process must
+    call this); a replicated or local one is read locally. PRNG keys come
+    back as their ``jax.random.key_data``."""
+    from jax.experimental import multihost_utils
+
+    def fetch(a):
+        if isinstance(a, jax.Array) and jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a = jax.random.key_data(a)
+        if isinstance(a, jax.Array) and not a.is_fully_addressable and not a.is_fully_replicated:
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return np.asarray(a)
+
+    return jax.tree_util.tree_map(fetch, tree)

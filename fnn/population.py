@@ -208,7 +208,8 @@ def _evaluate_population(net, cost, states: TrainState, x: Array, y: Array, batc
     xb = x[: nb * m].reshape((nb, m) + x.shape[1:])
     yb = y[: nb * m].reshape((nb, m) + y.shape[1:])
     c, a = _train._population_eval_fn(net, cost)(states.params, states.net_state, xb, yb, x[nb * m :], y[nb * m :])
-    return np.asarray(c) / n, np.asarray(a) / n
+    c, a = _parallel.to_host((c, a))  # (P,) sharded over the members' devices
+    return c / n, a / n
 
 
 # --------------------------------------------------------------------------
@@ -232,6 +233,7 @@ def fit_population(
     states: TrainState | None = None,
     dtype: DTypeLike = jnp.float32,
     diverged: ArrayLike | None = None,
+    process_local: bool = False,
 ) -> tuple[TrainState, dict[str, Any]]:
     """Train ``P`` networks at once — seeds x hyperparameters — as one compiled, vmapped epoch.
 
@@ -258,6 +260,11 @@ def fit_population(
         ``diverged`` is passed along too.
       diverged: with ``states``, the previous ``history["diverged"]``: members
         that diverged stay frozen (without it they would be tried again).
+      process_local: as for :func:`fnn.train.fit` (several processes, each
+        passing its own rows of ``train``). Over several processes the
+        population axis is sharded over every process's devices; the
+        returned states are global arrays (``parallel.to_host`` gathers them),
+        the history is complete on every process.
 
     Returns:
       ``(states, history)``: ``history`` has :func:`fnn.train.fit`'s keys;
@@ -284,7 +291,8 @@ def fit_population(
     p = population_size(states)
     _parallel.check_divisible(p, mesh, "the population size P", "(len(keys) or the states' leading axis)")
     frozen = _check_diverged(diverged, p)
-    x, y, val = _train._place_data(args, jax.tree_util.tree_leaves(states.params)[0].dtype)
+    process_local = _train._check_process_local(process_local, mesh, args.x.shape[0])
+    x, y, val = _train._place_data(args, jax.tree_util.tree_leaves(states.params)[0].dtype, process_local)
     sharding = mesh.batch if mesh is not None else None
     states = _train._own_copy(states, sharding)
     frozen = _parallel.put(jnp.asarray(frozen, jnp.int32), sharding)
@@ -298,6 +306,7 @@ def fit_population(
     def one_epoch(e: int):
         t0 = time.perf_counter()
         s, d, metrics = compiled(current[0], current[1], x, y)
+        metrics, step_host, d_host = _parallel.to_host((metrics, s.step, d))  # all members, every process
         costs = np.asarray(metrics.cost)  # (P, n_batches), NaN where an update was not applied
         dt = time.perf_counter() - t0
         current[0], current[1] = s, d
@@ -306,7 +315,7 @@ def fit_population(
         with np.errstate(invalid="ignore", divide="ignore"):
             record = {
                 "epoch": e,
-                "step": np.asarray(s.step),
+                "step": step_host,
                 "cost": np.where(n_applied > 0, np.where(applied, costs, 0.0).sum(axis=1) / n_applied, np.nan),
                 "accuracy": np.where(
                     n_applied > 0, np.where(applied, np.asarray(metrics.accuracy), 0.0).sum(axis=1) / n_applied, np.nan
@@ -317,8 +326,8 @@ def fit_population(
                 "val_cost": None,
                 "val_accuracy": None,
             }
-        n_div = int((np.asarray(d) >= 0).sum())
-        live = np.asarray(d) < 0
+        n_div = int((d_host >= 0).sum())
+        live = d_host < 0
         line = f"cost {np.nanmedian(record['cost']) if live.any() else float('nan'):.4f} (median)"
         if val is not None:
             record["val_cost"], record["val_accuracy"] = _evaluate_population(net, args.cost, s, *val)
@@ -328,7 +337,7 @@ def fit_population(
         return record, line, s
 
     _train._run_epochs(args.epochs, progress, one_epoch, callback, history)
-    history["diverged"] = np.asarray(current[1])
+    history["diverged"] = _parallel.to_host(current[1])
     return current[0], history
 
 

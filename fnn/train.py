@@ -59,9 +59,11 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import sys
 import time
 import warnings
+import zlib
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -73,6 +75,7 @@ from jax.typing import ArrayLike, DTypeLike
 from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import data as _data
+from fnn import distributed as _distributed
 from fnn import optim as _optim
 from fnn import parallel as _parallel
 from fnn._validate import check_int
@@ -587,25 +590,98 @@ def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, gra
     return _Args(net, cost, optimizer, grad, x, y, validation, epochs, batch_size, _parallel.mesh(devices))
 
 
-def _place_data(args: _Args, dtype: Any) -> tuple[Array, Array, tuple[Array, Array] | None]:
+def _place_data(args: _Args, dtype: Any, process_local: bool = False) -> tuple[Array, Array, tuple[Array, Array] | None]:
     """The training (and validation) set on the device(s), once: replicated over a mesh,
-    ``x`` cast to the parameters' dtype, integer labels to int32."""
-    sharding = args.mesh.replicated if args.mesh is not None else None
+    ``x`` cast to the parameters' dtype, integer labels to int32.
 
-    def place(x, y):
+    Over a mesh spanning several processes every process first checks that all
+    were given the same arguments (:func:`_agree_on_args`). ``process_local``:
+    each process holds its own rows of the training set, which is their
+    concatenation in the mesh's process order (assembled with
+    ``jax.make_array_from_process_local_data``, then replicated)."""
+    mesh = args.mesh
+    sharding = mesh.replicated if mesh is not None else None
+    if _parallel.spans_processes(mesh):
+        _agree_on_args(args, process_local)
+
+    def cast(x, y):
         x = jnp.asarray(x, dtype) if not isinstance(x, jax.Array) else x.astype(dtype)
         y = y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.integer) else jnp.asarray(y, dtype)
-        return _parallel.put(x, sharding), _parallel.put(y, sharding)
+        return x, y
 
-    x, y = place(args.x, args.y)
-    return x, y, (place(*args.validation) if args.validation is not None else None)
+    x, y = cast(args.x, args.y)
+    if process_local:
+        x, y = _parallel.put_process_local(x, mesh), _parallel.put_process_local(y, mesh)
+    else:
+        x, y = _parallel.put(x, sharding), _parallel.put(y, sharding)
+    val = _parallel.put(cast(*args.validation), sharding) if args.validation is not None else None
+    return x, y, val
+
+
+def _check_process_local(process_local: Any, mesh: _parallel.DeviceMesh | None, n_rows: int) -> bool:
+    """``process_local`` is a bool; when True a mesh is given and this process's rows split evenly over its devices."""
+    if not isinstance(process_local, bool):
+        raise TypeError(f"process_local must be a bool, got {process_local!r}")
+    if process_local and mesh is None:
+        raise ValueError("process_local=True needs devices= (the mesh over which the processes' rows are assembled), got None")
+    if process_local:
+        k = len(mesh.mesh.local_devices)
+        if n_rows % k:
+            raise ValueError(
+                f"with process_local=True this process's train x must hold a multiple of its {k} devices in the "
+                f"mesh of rows, got {n_rows}"
+            )
+    return process_local
+
+
+def _describe(obj: Any) -> str:
+    """``repr`` without memory addresses (the same object prints the same in every process)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
+
+
+def _agree_on_args(args: _Args, process_local: bool) -> None:
+    """Every process of the mesh was given the same data (or data sizes, ``process_local``),
+    network, cost and loop arguments (one all-gather of fingerprints; see :mod:`fnn.distributed`)."""
+    fp = _distributed.fingerprint
+    text = lambda s: zlib.crc32(_describe(s).encode())  # noqa: E731
+    values = {
+        "train x rows" + (" per process" if process_local else ""): args.x.shape[0],
+        "train x columns": args.x.shape[1],
+        "train y shape": text(tuple(args.y.shape[1:])),
+        "process_local": int(process_local),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "grad": text(args.grad),
+        "cost": text(args.cost),
+        "net": text(args.net),
+        "validation data (checksum)": 0 if args.validation is None else fp(args.validation[0]) ^ fp(args.validation[1]),
+    }
+    if not process_local:
+        values["train x (checksum)"], values["train y (checksum)"] = fp(args.x), fp(args.y)
+    _distributed.check_agree("arguments (data, network, cost, epochs, batch_size)", values)
 
 
 def _own_copy(state: Any, sharding: Any = None) -> Any:
-    """A copy of ``state`` the compiled epoch may donate (the caller's buffers stay intact)."""
+    """A copy of ``state`` the compiled epoch may donate (the caller's buffers stay intact).
+
+    Over several processes every process first checks that all hold the same
+    state (same seed, or the same checkpoint resumed)."""
+    if sharding is not None and not sharding.is_fully_addressable:
+        host = _parallel.to_host(state)
+        _distributed.check_agree(
+            "initial state (the same key, or the same state to resume)",
+            {f"state.{k} (checksum)": _tree_fingerprint(getattr(host, k)) for k in TrainState._fields},
+        )
     state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
     state = state._replace(step=jnp.asarray(state.step, jnp.int32))
-    return state if sharding is None else jax.device_put(state, sharding)
+    return state if sharding is None else _parallel.put(state, sharding)
+
+
+def _tree_fingerprint(tree: Any) -> int:
+    crc = zlib.crc32(str(jax.tree_util.tree_structure(tree)).encode())
+    for leaf in jax.tree_util.tree_leaves(tree):
+        crc = zlib.crc32(_distributed.fingerprint(leaf).to_bytes(4, "little"), crc)
+    return crc
 
 
 def _compile(jitted: Any, *args: Any) -> tuple[Any, float]:
@@ -712,6 +788,7 @@ def fit(
     callback: Callable[[int, TrainState, dict], Any] | None = None,
     state: TrainState | None = None,
     dtype: DTypeLike = jnp.float32,
+    process_local: bool = False,
 ) -> tuple[TrainState, dict[str, list]]:
     """Train ``net`` by mini-batch gradient descent for ``epochs`` epochs.
 
@@ -745,6 +822,12 @@ def fit(
         naming the old and new values), and a schedule is evaluated at the
         state's step count.
       dtype: parameter dtype for a fresh state (float32).
+      process_local: several processes (see "Multi-host" in the module
+        docstring): ``train`` holds only this process's rows (the same number
+        in every process, a multiple of its devices in ``devices``); the
+        training set is the concatenation of all processes' rows in process
+        order. ``False``: every process passes the whole training set.
+        ``validation`` is always the whole set. Needs ``devices``.
 
     Returns:
       ``(state, history)``; ``history`` maps ``"epoch"``, ``"step"`` (updates
@@ -764,6 +847,7 @@ def fit(
     args = _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback)
     net, mesh = args.net, args.mesh
     _parallel.check_divisible(args.batch_size, mesh, "batch_size", "")
+    process_local = _check_process_local(process_local, mesh, args.x.shape[0])
     if state is None:
         if key is None:
             raise ValueError("key must be a jax.random key when no state is given, got None")
@@ -774,7 +858,7 @@ def fit(
         state = _check_state(state)
         net.check_params(state.params)
         state = _resume_opt_state(args.optimizer, state)
-    x, y, val = _place_data(args, jax.tree_util.tree_leaves(state.params)[0].dtype)
+    x, y, val = _place_data(args, jax.tree_util.tree_leaves(state.params)[0].dtype, process_local)
     state = _own_copy(state, mesh.replicated if mesh is not None else None)
 
     epoch_fn = make_epoch(net, args.cost, args.optimizer, args.batch_size, grad=args.grad,

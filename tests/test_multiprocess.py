@@ -1,0 +1,266 @@
+"""Multi-process data parallel for real: 2 processes x 2 CPU devices over loopback (jax.distributed + gloo).
+
+Each scenario launches tests/_mp_worker.py as separate processes (a coordinator
+on 127.0.0.1 at a free port, every child bounded by a timeout and killed with
+its process group in a ``finally``) and compares what they wrote:
+
+- the two-process trajectory (4 global devices) equals the one-process
+  trajectory on 4 devices to float32 round-off (the all-reduce order differs),
+  and the two processes end with bit-identical parameters;
+- only process 0 writes the run folder; a checkpoint it wrote resumes on every
+  process (bit for bit the state they held) and on one process;
+- the same with ``process_local=True`` (each process passes half of the data);
+- fit_population over the 4 global devices equals the one-process population;
+- processes given different seeds or data raise a ValueError naming it;
+- a process killed mid-run makes the other exit with an error within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+WORKER = pathlib.Path(__file__).with_name("_mp_worker.py")
+ROOT = WORKER.parent.parent
+TIMEOUT_S = 240  # per scenario; a healthy one takes ~10-50 s on a loaded 2-core machine
+
+# float32 round-off of a different all-reduce order, compounded over 16 steps of
+# momentum SGD on a 8-16-3 network (measured: <= ~3e-7 on parameters of size ~1).
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices_per_process: int) -> dict:
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    flags.append(f"--xla_force_host_platform_device_count={devices_per_process}")
+    env = dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    env.pop("JAX_ENABLE_X64", None)
+    return env
+
+
+def _start(scenario: str, n_processes: int, out: pathlib.Path, devices: int, extra_env=None) -> list[subprocess.Popen]:
+    out.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = dict(_env(devices), **(extra_env or {}))
+    procs = []
+    for i in range(n_processes):
+        procs.append(subprocess.Popen(
+            [sys.executable, str(WORKER), scenario, str(i), str(n_processes), str(port), str(out)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(out / f"stderr{i}.txt", "w"), text=True,
+            start_new_session=True,  # its own process group: killed as a whole below
+        ))
+    return procs
+
+
+def _kill(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+
+
+def _run(scenario: str, n_processes: int, out: pathlib.Path, devices: int, extra_env=None) -> list[dict]:
+    """Run a scenario to completion; the results of each process (json + arrays)."""
+    procs = _start(scenario, n_processes, out, devices, extra_env)
+    t0 = time.perf_counter()
+    try:
+        for i, p in enumerate(procs):
+            left = max(1.0, TIMEOUT_S - (time.perf_counter() - t0))
+            try:
+                rc = p.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{scenario}: process {i} still running after {TIMEOUT_S} s:\n{_tail(out, i)}")
+            if rc != 0:
+                pytest.fail(f"{scenario}: process {i} exited with {rc}:\n{_tail(out, i)}")
+    finally:
+        _kill(procs)
+    wall = time.perf_counter() - t0
+    results = []
+    for i in range(n_processes):
+        meta = json.loads((out / "results" / f"p{i}.json").read_text())
+        with np.load(out / "results" / f"p{i}.npz") as z:
+            meta["arrays"] = {k: z[k] for k in z.files}
+        meta["wall_s"] = wall
+        results.append(meta)
+    return results
+
+
+def _tail(out: pathlib.Path, i: int, n: int = 3000) -> str:
+    text = (out / f"stderr{i}.txt").read_text()
+    return "\n".join(line for line in text[-n:].splitlines() if "[Gloo]" not in line)
+
+
+def _group(arrays: dict, name: str) -> list[np.ndarray]:
+    keys = sorted((k for k in arrays if k.startswith(name + "/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+    assert keys, f"no arrays {name!r} in {sorted(arrays)}"
+    return [arrays[k] for k in keys]
+
+
+def _assert_equal(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def _assert_close(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------------
+# the runs (each once per module)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("multiprocess")
+    main = _run("main", 2, base / "main", devices=2)
+    local = _run("local", 2, base / "local", devices=2)
+    checkpoints = os.pathsep.join(str(base / s / "run" / "ckpt_e1.npz") for s in ("main", "local"))
+    single = _run("single", 1, base / "single", devices=4, extra_env={"MP_CHECKPOINTS": checkpoints})[0]
+    for name, r in (("main", main), ("local", local), ("single", [single])):
+        print(f"{name}: wall {r[0]['wall_s']:.1f} s, stages {r[0]['times']}")
+    return {"main": main, "local": local, "single": single, "base": base}
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_two_processes_each_see_four_global_devices_two_local(runs, scenario):
+    for i, r in enumerate(runs[scenario]):
+        assert (r["process_index"], r["process_count"], r["devices"], r["local_devices"]) == (i, 2, 4, 2)
+    assert (runs["single"]["process_count"], runs["single"]["devices"]) == (1, 4)
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_two_process_trajectory_equals_one_process_on_four_devices(runs, scenario):
+    single = runs["single"]["arrays"]
+    for r in runs[scenario]:
+        for name in ("fit_e1", "fit_e2"):
+            _assert_close(_group(r["arrays"], name), _group(single, name))
+        np.testing.assert_allclose(r["arrays"]["fit_cost"], single["fit_cost"], rtol=RTOL)
+    # the run really trained: epoch 2 moved the parameters well beyond the tolerance
+    e1, e2 = _group(single, "fit_e1"), _group(single, "fit_e2")
+    assert max(float(np.abs(a - b).max()) for a, b in zip(e1, e2)) > 1e3 * ATOL
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_both_processes_end_with_bit_identical_parameters(runs, scenario):
+    p0, p1 = (r["arrays"] for r in runs[scenario])
+    for name in ("fit_e1", "fit_e2", "loaded_e1", "resumed_e2", "pop"):
+        _assert_equal(_group(p0, name), _group(p1, name))
+    np.testing.assert_array_equal(p0["fit_cost"], p1["fit_cost"])
+    np.testing.assert_array_equal(p0["pop_cost"], p1["pop_cost"])
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_only_process_0_writes_the_run_folder(runs, scenario):
+    r0, r1 = runs[scenario]
+    run = runs["base"] / scenario / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["ckpt_e1.npz", "history.json", "state.npz"]
+    history = json.loads((run / "history.json").read_text())
+    assert (history["writer_pid"], history["writer_process"]) == (r0["pid"], 0)
+    assert r0["wrote"] == ["run/", "ckpt_e1.npz", "state.npz", "history.json"]
+    assert r1["wrote"] == []
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_checkpoint_of_two_processes_resumes_on_every_process_and_on_one(runs, scenario):
+    j = ["main", "local"].index(scenario)
+    single = runs["single"]["arrays"]
+    for r in runs[scenario]:
+        a = r["arrays"]
+        # loading restores, on every process, bit for bit the state both processes held
+        _assert_equal(_group(a, "loaded_e1"), _group(a, "fit_e1"))
+        # and continuing it on the two processes is the uninterrupted run, bit for bit
+        _assert_equal(_group(a, "resumed_e2"), _group(a, "fit_e2"))
+    two = runs[scenario][0]["arrays"]
+    # on one process (4 devices): the same state, and the same epoch 2 to float32 round-off
+    _assert_equal(_group(single, f"loaded_e1_{j}"), _group(two, "fit_e1"))
+    _assert_close(_group(single, f"resumed_e2_{j}"), _group(two, "fit_e2"))
+
+
+@pytest.mark.parametrize("scenario", ["main", "local"])
+def test_population_over_two_processes_equals_one_process(runs, scenario):
+    single = runs["single"]["arrays"]
+    for r in runs[scenario]:
+        _assert_close(_group(r["arrays"], "pop"), _group(single, "pop"))
+        np.testing.assert_allclose(r["arrays"]["pop_cost"], single["pop_cost"], rtol=RTOL)
+        assert r["arrays"]["pop_cost"].shape == (2, 4)  # 2 epochs x 4 members
+
+
+def test_processes_given_another_seed_or_other_data_raise_naming_it(runs):
+    for r in runs["main"]:
+        assert "state.key (checksum)" in r["disagree_seed"], r["disagree_seed"]
+        assert "train y (checksum)" in r["disagree_data"], r["disagree_data"]
+        assert "train x (checksum)" not in r["disagree_data"]
+    for r in runs["local"]:
+        assert "state.key (checksum)" in r["disagree_seed"], r["disagree_seed"]
+        assert "train x rows per process (process 0: 128, process 1: 126)" in r["disagree_data"], r["disagree_data"]
+
+
+# --------------------------------------------------------------------------
+# failure: a process dies mid-run
+
+
+def _kill_one_mid_run(tmp_path, victim: int) -> tuple[int, float, str]:
+    """Start the long ``fail`` run, SIGKILL process ``victim`` after its 2nd epoch; the
+    other's exit code, seconds from the kill to its exit, and its stderr."""
+    procs = _start("fail", 2, tmp_path, devices=2)
+    try:
+        deadline = time.perf_counter() + TIMEOUT_S
+        seen = []
+        for line in procs[victim].stdout:  # its epoch lines
+            seen.append(line)
+            if line.startswith(f"process {victim} epoch 2") or time.perf_counter() > deadline:
+                break
+        assert seen and seen[-1].startswith(f"process {victim} epoch 2"), f"no epoch 2:\n{_tail(tmp_path, victim)}"
+        os.killpg(procs[victim].pid, signal.SIGKILL)
+        t_kill = time.perf_counter()
+        other = procs[1 - victim]
+        try:
+            rc = other.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"process {1 - victim} still running 90 s after process {victim} was killed")
+        return rc, time.perf_counter() - t_kill, (tmp_path / f"stderr{1 - victim}.txt").read_text()
+    finally:
+        _kill(procs)
+
+
+def _check_failure(rc: int, seconds: float, stderr: str) -> None:
+    assert rc != 0
+    assert "JAX distributed service detected fatal errors" in stderr, stderr[-2000:]
+    # heartbeat_timeout_s=4 in the worker: detection takes a few heartbeats, not minutes
+    assert seconds < 60, seconds
+
+
+def test_killed_worker_process_makes_process_0_exit_with_an_error(tmp_path):
+    rc, seconds, stderr = _kill_one_mid_run(tmp_path, victim=1)
+    print(f"process 0 exited with {rc} {seconds:.1f} s after process 1 was killed")
+    _check_failure(rc, seconds, stderr)
+    assert "stopped sending heartbeats" in stderr
+
+
+@pytest.mark.slow
+def test_killed_coordinator_makes_the_other_process_exit_with_an_error(tmp_path):
+    rc, seconds, stderr = _kill_one_mid_run(tmp_path, victim=0)
+    print(f"process 1 exited with {rc} {seconds:.1f} s after process 0 was killed")
+    _check_failure(rc, seconds, stderr)
