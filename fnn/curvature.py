@@ -224,8 +224,11 @@ def dataset_hvp(
 
 
 def _jit_hvp(net: MLP, cost: _costs.Cost, grad: str, matrix: str, chunk: int) -> Callable:
-    fn = _chunk_hvp(net, cost, grad, matrix)
-    return jax.jit(lambda p, v, x, y: _chunked(fn, p, v, x, y, chunk))
+    def build():
+        fn = _chunk_hvp(net, cost, grad, matrix)
+        return jax.jit(lambda p, v, x, y: _chunked(fn, p, v, x, y, chunk))
+
+    return _cached_jit(("hvp", net, cost, grad, matrix, chunk), build)
 
 
 def make_matvec(
@@ -516,8 +519,7 @@ def spectral_density(
     if sigma is not None and not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma must be a finite number > 0 or None, got {sigma!r}")
     fn = _cached_jit(("slq", net, cost, grad, matrix, chunk, m), lambda: _slq_fn(net, cost, grad, matrix, chunk, m))
-    keys = jax.random.split(key, R)
-    nodes, weights = jax.lax.map(lambda kk: fn(params, x, y, kk), keys)
+    nodes, weights = fn(params, x, y, jax.random.split(key, R))
     lo, hi = float(jnp.min(nodes)), float(jnp.max(nodes))
     s = float(sigma) if sigma is not None else max(0.01 * (hi - lo), float(jnp.finfo(flat.dtype).eps) * max(abs(hi), 1.0))
     grid = jnp.linspace(lo - 5 * s, hi + 5 * s, num_points, dtype=flat.dtype)
@@ -525,13 +527,14 @@ def spectral_density(
 
 
 def _slq_fn(net, cost, grad, matrix, chunk, m):
-    def run(params, x, y, key):
+    def one(params, x, y, key):
         mv = _flat_matvec(net, cost, grad, matrix, chunk, params, x, y)
         flat = ravel_pytree(params)[0]
         v0 = jax.random.normal(key, flat.shape, flat.dtype)
         return slq_nodes(lanczos_tridiagonal(mv, v0, m, jax.random.fold_in(key, 7)))
 
-    return jax.jit(run)
+    # probes one after another (lax.map): memory of one Lanczos basis at a time
+    return jax.jit(lambda params, x, y, keys: jax.lax.map(lambda k: one(params, x, y, k), keys))
 
 
 # --------------------------------------------------------------------------
@@ -566,18 +569,18 @@ def hessian_trace(
     R = check_int(num_probes, "num_probes", 2)
     key = jax.random.key(0) if key is None else check_key(key)
     fn = _cached_jit(("trace", net, cost, grad, matrix, chunk), lambda: _trace_fn(net, cost, grad, matrix, chunk))
-    q = jax.lax.map(lambda kk: fn(params, x, y, kk), jax.random.split(key, R))
+    q = fn(params, x, y, jax.random.split(key, R))
     return jnp.mean(q), jnp.std(q, ddof=1) / math.sqrt(R)
 
 
 def _trace_fn(net, cost, grad, matrix, chunk):
-    def run(params, x, y, key):
+    def one(params, x, y, key):
         mv = _flat_matvec(net, cost, grad, matrix, chunk, params, x, y)
         flat = ravel_pytree(params)[0]
         v = jax.random.rademacher(key, flat.shape, flat.dtype)
         return jnp.vdot(v, mv(v))
 
-    return jax.jit(run)
+    return jax.jit(lambda params, x, y, keys: jax.lax.map(lambda k: one(params, x, y, k), keys))
 
 
 # --------------------------------------------------------------------------
