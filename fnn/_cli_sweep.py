@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         record = {"config": cfg, "table": rows, "train_s": train_s, "members": _members(cfg, history, test_cost, test_acc)}
         runs.write_json(tmp / "sweep.json", record)
         _plot(tmp / "sweep.png", cfg, rows, history)
-        for line in runs.commit(tmp, out):
+        for line in runs.commit(tmp, out, overwrite=args.overwrite):
             print(f"fnn sweep: {line}", file=sys.stderr)
         tmp = reserved = None
     except runs.RunFolderError as err:
