@@ -43,6 +43,7 @@ def fit_seeds(
     hyperparams: Mapping[str, Any] | None = None,
     evals: Mapping[str, tuple[Any, Any]] | None = None,
     callback=None,
+    states=None,
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """Train a population for ``epochs`` epochs; return ``(stacked states, history)``.
 
@@ -50,7 +51,8 @@ def fit_seeds(
     ``"diverged"`` (P,) first epoch (from 1) whose cost was non-finite, or -1;
     for each name in ``evals``: ``"<name>_accuracy"`` and ``"<name>_cost"`` (epochs, P);
     ``callback(epoch, states) -> {name: (P,) array}`` (optional) is called after each epoch and its values
-    are stacked into ``history[name]`` (epochs, P).
+    are stacked into ``history[name]`` (epochs, P). ``states``: start from this stacked population
+    (``train.init_population``, e.g. with modified parameters) instead of ``keys`` (pass ``keys=None``).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -74,7 +76,7 @@ def fit_seeds(
 
     states, h = train.fit_population(net, cost, optimizer, (x, y), epochs, batch_size, keys=keys,
                                      hyperparams=dict(hyperparams) if hyperparams else None, progress=False,
-                                     callback=record)
+                                     callback=record, states=states)
     nb = x.shape[0] // batch_size
     div_step = np.asarray(h["diverged"])
     diverged = np.where(div_step >= 0, div_step // nb + 1, -1)  # epoch (from 1) of the first unapplied update

@@ -19,10 +19,26 @@ import math
 import numpy as np
 import pytest
 
-from experiments import _sgd_floor, batchnorm_capacity, mnist_nielsen
+from experiments import _sgd_floor, batchnorm_capacity, layernorm_design, mnist_nielsen
 
-FAST = ("gd_convergence", "momentum", "mnist_nielsen", "gd_descent", "batchnorm_capacity")
+FAST = ("gd_convergence", "momentum", "mnist_nielsen", "gd_descent", "batchnorm_capacity", "layernorm_design")
 SLOW = ("schedules", "optimizers", "normalization")  # ~30-60 s each on 2 free cores
+
+
+# experiment -> substrings of claims whose honest outcome is "unexpected" (the prediction did not hold), with the
+# reason; the test checks that they still come out so, so that a change in the measurement is noticed.
+KNOWN_UNEXPECTED = {
+    # The local quadratic model gives the best step to ~3% but not how far the cost keeps falling: along the
+    # gradient the cost flattens (saturating sigmoids), the first increase comes ~4.5x beyond 2 eta_opt.
+    "gd_descent": ("beyond eta = 2 eta_opt",),
+    # At their best rates AdaGrad trains this MLP further than RMSProp (full: -0.060 [-0.072, -0.048] nats) although
+    # its effective rate shrinks (0.75 over 1600 updates): the notes' "too small" does not bite within this budget.
+    "optimizers": ("RMSProp trains the Fashion-MNIST MLP",),
+}
+
+
+def _known_unexpected(name: str, claim: str) -> bool:
+    return any(s in claim for s in KNOWN_UNEXPECTED.get(name, ()))
 
 
 def _mnist_present() -> bool:
@@ -39,7 +55,8 @@ def _check_record(name: str, record: dict, tmp_path) -> None:
     assert record["quick"] is True and record["seed"] == 0 and record["verdicts"]
     for v in record["verdicts"]:
         assert v["kind"] in ("prediction", "check", "erratum"), v["claim"]
-        assert v["outcome"] in ("as expected", "skipped"), (v["claim"], v["measured"], v["predicted"], v["tolerance"])
+        expected = ("unexpected",) if _known_unexpected(name, v["claim"]) else ("as expected", "skipped")
+        assert v["outcome"] in expected, (v["claim"], v["measured"], v["predicted"], v["tolerance"])
         assert (v["outcome"] == "skipped") == (v["skipped_reason"] is not None)
         if v["interval"] is not None:
             assert v["interval"][0] <= v["interval"][1] and v["n_seeds"] >= 2
@@ -154,3 +171,18 @@ def test_freeze_affine_zeroes_only_gamma_and_beta():
     out, _ = batchnorm_capacity.freeze_affine().update(grads, (), grads)
     assert float(out[0]["gamma"].sum()) == 0 and float(out[0]["beta"].sum()) == 0
     assert float(out[0]["W"].sum()) == 2 and float(out[1]["b"].sum()) == 1
+
+
+def test_layer_norm_factor_against_monte_carlo_and_its_known_values():
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=400_000)
+    for act, gamma in (("sigmoid", 1.0), ("tanh", 1.0), ("sigmoid", 8.0)):
+        phi, dphi = layernorm_design.PHI[act]
+        mc = gamma * math.sqrt(np.mean(dphi(gamma * u) ** 2) / np.mean(phi(gamma * u) ** 2))
+        assert layernorm_design.predicted_factor(act, gamma) == pytest.approx(mc, rel=5e-3)
+    # the normalization experiment's layer-norm factor for sigmoid (its own formula, gamma = 1)
+    assert layernorm_design.predicted_factor("sigmoid", 1.0) == pytest.approx(0.391, abs=1e-3)
+    with pytest.raises(ValueError, match="activation"):
+        layernorm_design.predicted_factor("relu", 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        layernorm_design.predicted_factor("tanh", 0.0)
