@@ -204,7 +204,7 @@ def _figure(runs, etas, eta_sgd):
         c.hist(q, bins=30, histtype="step", color=colors[i], label=f"seed {i}: mean {q.mean():.3f}")
     c.axvline(1.0, color="k", lw=1, label="theory, 1st order: 1")
     c.set(xlabel=f"ΔC_B / (−η‖∇C‖²), one SGD step (m = 10, η = {eta_sgd})", ylabel="mini-batches (count)",
-          title="(c) SGD decreases C on average, not every step")
+          title="(c) one SGD step vs the first-order GD decrease")
     c.legend(fontsize=7)
     fig.tight_layout()
     return fig

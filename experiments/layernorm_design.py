@@ -195,7 +195,7 @@ def _figure(out: dict):
             cur = np.asarray(r["curves"])
             st = np.array([t_interval(row) for row in cur])
             e = np.arange(1, cur.shape[0] + 1)
-            ls = "--" if cell["predicted_factor"] ** (DEPTH - 1) < 0.01 else "-"
+            ls = "--" if opt_name == "SGD" and cell["predicted_factor"] ** (DEPTH - 1) < 0.01 else "-"
             ax.plot(e, st[:, 0], ls, color=colors[name], label=f"{name} (η = {r['rate']:g})")
             ax.fill_between(e, st[:, 1], st[:, 2], color=colors[name], alpha=0.25, lw=0)
         ax.axhline(math.log(10), color="k", lw=0.6, ls=":", label="chance, ln 10")
