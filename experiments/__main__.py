@@ -29,6 +29,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "uat_boolean",
     "uat_derivatives",
     "sigmoid_vs_step",
+    "gd_descent",
     "sgd_noise",
     "backprop_cost",
     "backprop_paths",
@@ -39,12 +40,14 @@ EXPERIMENTS: tuple[str, ...] = (
     "init_gradients",
     "gd_convergence",
     "real_net_convergence",
+    "edge_of_stability",
+    "hessian_spectrum",
     "momentum",
     "schedules",
     "optimizers",
-    "edge_of_stability",
-    "hessian_spectrum",
     "normalization",
+    "batchnorm_capacity",
+    "layernorm_design",
     "mnist_nielsen",
 )
 
@@ -58,9 +61,12 @@ _SECTION_TITLES = {
 
 
 def available() -> list[str]:
-    """Experiments whose module exists, in the order of :data:`EXPERIMENTS`."""
+    """Experiments whose module exists, in the order of :data:`EXPERIMENTS`, then any other
+    ``experiments/<name>.py`` (not ``_``-prefixed) in alphabetical order, so none is left out of ``all``."""
     here = Path(__file__).resolve().parent
-    return [name for name in EXPERIMENTS if (here / f"{name}.py").exists()]
+    known = [name for name in EXPERIMENTS if (here / f"{name}.py").exists()]
+    extra = sorted(p.stem for p in here.glob("*.py") if not p.stem.startswith("_") and p.stem not in EXPERIMENTS)
+    return known + extra
 
 
 def run_one(name: str, quick: bool, seed: int, out_dir: Path) -> dict:
@@ -79,7 +85,7 @@ def _fmt(x: object) -> str:
 
 def _records(out_dir: Path) -> list[tuple[str, dict]]:
     found = []
-    for name in EXPERIMENTS:
+    for name in available():
         path = out_dir / f"{name}.json"
         if path.exists():
             found.append((name, json.loads(path.read_text())))
