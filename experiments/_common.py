@@ -33,7 +33,7 @@ def verdict(
     tolerance: str,
     section: str = "",
     *,
-    kind: str | None = None,
+    kind: str,
     skipped: str | None = None,
     interval: tuple[float, float] | None = None,
     n_seeds: int | None = None,
@@ -63,11 +63,12 @@ def verdict(
     ``n_seeds`` seeds (see :func:`t_interval`).
 
     The outcome is ``"as expected"`` when ``agree`` holds, ``"unexpected"``
-    otherwise. ``kind=None`` is accepted while older experiments migrate; the
-    record then carries ``kind: null`` and :func:`save` lists it as a problem.
+    otherwise. ``kind`` is required (a verdict that does not say what it is
+    cannot be read); records written before kinds existed carry ``kind: null``
+    and :func:`summarize` lists them as problems.
     """
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"verdict: kind must be one of {KINDS} (or None while migrating), got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"verdict: kind must be one of {KINDS}, got {kind!r}")
     if skipped is not None and (not isinstance(skipped, str) or not skipped.strip()):
         raise ValueError(f"verdict: skipped must be None or a non-empty reason string, got {skipped!r}")
     if interval is not None:

@@ -63,9 +63,13 @@ def test_verdict_rejects_an_unknown_kind_and_a_bad_interval():
         _common.verdict("c", 1, 1, True, "t", kind="check", n_seeds=0)
 
 
-def test_summary_flags_a_verdict_without_kind():
-    summary = _common.summarize([_common.verdict("old", 1, 1, True, "t")])
+def test_kind_is_required_and_an_old_record_without_kind_is_flagged():
+    with pytest.raises(TypeError, match="kind"):
+        _common.verdict("old", 1, 1, True, "t")
+    old = {"claim": "old", "measured": 1, "predicted": 1, "agree": True, "tolerance": "t"}  # a pre-kind record
+    summary = _common.summarize([old])
     assert summary["counts"] == {"null": {"as expected": 1}} and len(summary["problems"]) == 1
+    assert _common.outcome_of({**old, "agree": False, "skipped": True}) == "skipped"
 
 
 @pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452)])
