@@ -56,6 +56,11 @@ def dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def validation() -> tuple[np.ndarray, np.ndarray]:
+    """64 other examples, the whole set in every process."""
+    return tuple(a[:64] for a in dataset(seed=1))
+
+
 def optimizer():
     return optim.sgd(0.1, momentum=0.9)
 
@@ -79,8 +84,10 @@ def fit_run(data, results, times, run: pathlib.Path | None, process_local: bool 
             wrote.append("ckpt_e1.npz")
 
     state, history = train.fit(NET, COST, optimizer(), data, EPOCHS, BATCH, key=jax.random.key(0), progress=False,
-                               devices=jax.devices(), callback=after_epoch, process_local=process_local)
+                               devices=jax.devices(), callback=after_epoch, process_local=process_local,
+                               validation=validation())
     results[f"{prefix}_cost"] = np.asarray(history["cost"])
+    results[f"{prefix}_val"] = np.asarray(history["val_cost"] + history["val_accuracy"])
     stage(prefix, times)
     return state, history
 
@@ -89,9 +96,10 @@ def population_run(data, results, times, process_local: bool = False):
     keys = jax.random.split(jax.random.key(1), POP)
     states, history = train.fit_population(NET, COST, optimizer(), data, EPOCHS, BATCH, keys=keys,
                                            hyperparams={"rate": RATES}, progress=False, devices=jax.devices(),
-                                           process_local=process_local)
+                                           process_local=process_local, validation=validation())
     results["pop"] = params_of(states)
     results["pop_cost"] = np.stack(history["cost"])
+    results["pop_val"] = np.stack(history["val_cost"] + history["val_accuracy"])
     stage("population", times)
 
 
