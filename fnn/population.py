@@ -21,11 +21,15 @@ parameters, same shuffles, same parameters after every epoch, to the rounding
 of a batched matrix product.
 
 A diverging member (a learning-rate sweep always has some) does not stop the
-population: each step checks the member's cost and its updated parameters;
-the first update whose cost or result is NaN or inf is not applied, the member
-stays frozen at its last finite state, and ``history["diverged"]`` records the
-number of that update (counted from 1 over the member's run, as in the error
-of :func:`fnn.train.fit`). The others are unaffected: members never mix.
+population: the first update whose cost, or whose resulting parameters, hold
+a NaN or inf is not applied; the member stays frozen at its last finite state,
+and ``history["diverged"]`` records the number of that update (counted from 1
+over the member's run, as in the error of :func:`fnn.train.fit`). The others
+are unaffected: members never mix. Checking every member's parameters at
+every step would cost a reduction over all of them per step, so each epoch
+runs first with the cost-only check (nearly free); only in an epoch where a
+member diverges is that epoch run again from its start with the full check,
+and the diverging members take that result (the others keep theirs).
 """
 
 from __future__ import annotations
@@ -165,10 +169,11 @@ def _with_hyperparams(states: TrainState, hyperparams: Mapping[str, ArrayLike] |
 # the population's epoch
 
 
-def _member_epoch_fn(step: Callable, batch_size: int) -> Callable:
+def _member_epoch_fn(step: Callable, batch_size: int, check_params: bool) -> Callable:
     """One member's epoch with the divergence guard: ``(state, diverged, x, y) ->
     (state, diverged, Metrics)``; ``diverged`` is -1 or the number of the first
-    update that was not applied. Costs of updates not applied are NaN."""
+    update that was not applied. Costs of updates not applied are NaN.
+    ``check_params``: the guard also tests the updated parameters (see the module docstring)."""
 
     def epoch(state: TrainState, diverged: Array, x: Array, y: Array):
         key = jax.random.fold_in(state.key, state.step)
@@ -176,10 +181,8 @@ def _member_epoch_fn(step: Callable, batch_size: int) -> Callable:
 
         def body(carry, idx):
             s, d = carry
-            new, metrics = step(s, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
-            ok = (d < 0) & jnp.isfinite(metrics.cost) & _train._all_finite(new.params)
-            s = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, s)
-            d = jnp.where((d < 0) & ~ok, s.step + 1, d)
+            s, metrics, ok = step(s, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0), d < 0, check_params)
+            d = jnp.where((d < 0) & ~ok, s.step + 1, d)  # s is the unchanged state where not ok
             return (s, d), metrics._replace(cost=jnp.where(ok, metrics.cost, jnp.nan))
 
         (state, diverged), metrics = jax.lax.scan(body, (state, diverged), index)
@@ -188,10 +191,12 @@ def _member_epoch_fn(step: Callable, batch_size: int) -> Callable:
     return epoch
 
 
-def _population_epoch(net, cost, optimizer, grad, batch_size, mesh):
-    member_epoch = _member_epoch_fn(_train._step_fn(net, cost, optimizer, grad), batch_size)
+def _population_epoch(net, cost, optimizer, grad, batch_size, mesh, check_params: bool = False):
+    """The jitted population epoch ``(states, diverged, x, y) -> (states, diverged, Metrics)``
+    (nothing donated: an epoch in which a member diverges is run again from its start)."""
+    member_epoch = _member_epoch_fn(_train._step_fn(net, cost, optimizer, grad), batch_size, check_params)
     run = jax.vmap(member_epoch, in_axes=(0, 0, None, None))
-    kwargs: dict[str, Any] = {"donate_argnums": (0, 1)}
+    kwargs: dict[str, Any] = {}
     if mesh is not None:
         kwargs.update(
             in_shardings=(mesh.batch, mesh.batch, mesh.replicated, mesh.replicated),
@@ -297,16 +302,25 @@ def fit_population(
     states = _train._own_copy(states, sharding)
     frozen = _parallel.put(jnp.asarray(frozen, jnp.int32), sharding)
 
-    epoch = _population_epoch(net, args.cost, args.optimizer, args.grad, args.batch_size, mesh)
-    compiled, compile_s = _train._compile(epoch, states, frozen, x, y)
+    make = lambda check: _population_epoch(net, args.cost, args.optimizer, args.grad, args.batch_size, mesh, check)  # noqa: E731
+    compiled, compile_s = _train._compile(make(False), states, frozen, x, y)
+    exact: list[Any] = []  # the epoch with the full check, compiled when first needed
     history = _train._empty_history(compile_s)
     nb = x.shape[0] // args.batch_size
     current = [states, frozen]
+    d_before = [np.asarray(_parallel.to_host(frozen))]
 
     def one_epoch(e: int):
         t0 = time.perf_counter()
         s, d, metrics = compiled(current[0], current[1], x, y)
         metrics, step_host, d_host = _parallel.to_host((metrics, s.step, d))  # all members, every process
+        new = (np.asarray(d_host) >= 0) & (d_before[0] < 0)
+        if new.any():  # rerun this epoch with the full check; the members that diverged take its result
+            if not exact:
+                exact.append(make(True).lower(states, frozen, x, y).compile())
+            s, d, metrics = _select(new, exact[0](current[0], current[1], x, y), (s, d, metrics))
+            metrics, step_host, d_host = _parallel.to_host((metrics, s.step, d))
+        d_before[0] = np.asarray(d_host)
         costs = np.asarray(metrics.cost)  # (P, n_batches), NaN where an update was not applied
         dt = time.perf_counter() - t0
         current[0], current[1] = s, d
@@ -339,6 +353,18 @@ def fit_population(
     _train._run_epochs(args.epochs, progress, one_epoch, callback, history)
     history["diverged"] = _parallel.to_host(current[1])
     return current[0], history
+
+
+def _select(members: np.ndarray, a: Any, b: Any) -> Any:
+    """Leaf by leaf, ``a`` for the members marked in ``members`` ``(P,)`` and ``b`` for the others."""
+
+    def pick(u, v):
+        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(pick(jax.random.key_data(u), jax.random.key_data(v)))
+        mask = jnp.asarray(members).reshape(members.shape + (1,) * (u.ndim - 1))
+        return jnp.where(mask, u, v)
+
+    return jax.tree_util.tree_map(pick, a, b)
 
 
 def _check_diverged(diverged: Any, p: int) -> np.ndarray:

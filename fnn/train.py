@@ -303,9 +303,17 @@ def _rate(opt_state: Any) -> Array:
 
 
 def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str) -> Callable:
-    """The pure (unjitted) step ``(state, x, y) -> (state, Metrics)``."""
+    """The pure (unjitted) step ``(state, x, y) -> (state, Metrics)``.
 
-    def step(state: TrainState, x: Array, y: Array) -> tuple[TrainState, Metrics]:
+    With ``live`` (a boolean scalar, for populations) it returns ``(state,
+    Metrics, ok)``: the update is applied only if ``ok = live & isfinite(C)``
+    (and, with ``check_params``, the updated parameters are all finite), else
+    the state is returned unchanged. The cost-only test is nearly free (XLA
+    fuses the selection into the update's loops); checking the parameters is a
+    reduction over all of them per step (~40% of a 784-30-10 step at m = 10).
+    """
+
+    def step(state: TrainState, x: Array, y: Array, live: Array | None = None, check_params: bool = False):
         x = x.astype(jax.tree_util.tree_leaves(state.params)[0].dtype)
         value, grads, net_state = _backprop.value_grad_and_state(
             net, cost, state.params, state.net_state, x, y, method=grad
@@ -321,7 +329,12 @@ def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str
             rate=_rate(state.opt_state),
         )
         new = TrainState(params, opt_state, net_state, state.step + 1, state.key)
-        return new, metrics
+        if live is None:
+            return new, metrics
+        ok = live & jnp.isfinite(value)
+        if check_params:
+            ok = ok & _all_finite(params)
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state), metrics, ok
 
     return step
 
