@@ -109,7 +109,7 @@ def remove_stale_parts(folder: pathlib.Path, filenames: list[str]) -> list[pathl
 
 
 def base_urls(name: str, mirrors: Sequence[str] | str | None, defaults: Sequence[str]) -> tuple[str, ...]:
-    """The base URLs to try: ``mirrors``, else ``$FNN_DATA_MIRRORS``, else ``defaults``; ``{name}`` filled in."""
+    """Base URLs to try: ``mirrors``, else ``$FNN_DATA_MIRRORS``, else ``defaults`` (``{name}`` filled in)."""
     if mirrors is None:
         env = os.environ.get(ENV_MIRRORS)
         mirrors = env if env else defaults

@@ -70,6 +70,24 @@ def _check_net(net: Any) -> MLP:
     return net
 
 
+def _checked(
+    net: Any, cost: Any, params: Params, x: ArrayLike, state: Any, train: bool
+) -> tuple[MLP, _costs.Cost, Array, Any]:
+    """Validate a public function's arguments once: ``(net, cost, x, state)`` as the pass uses them.
+
+    ``y`` is checked by ``cost.prepare`` in the pass itself (its shape is that
+    of the output); everything below this trusts its arguments.
+    """
+    net = _check_net(net)
+    cost = _costs.get(cost)
+    cost.check_output(net.output)
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False, got {train!r}")
+    net.check_params(params)
+    state = net.check_state(_state_for(net, params, state, train), train)
+    return net, cost, net.check_input(x), state
+
+
 def _state_for(net: MLP, params: Params, state: Any, train: bool) -> Any:
     # Batch norm in training mode normalizes with the batch's statistics, so the cost and its
     # gradient do not depend on the running statistics: a missing state may be filled in.
@@ -94,7 +112,10 @@ def loss(
     state; ``train=False`` (evaluation) uses the running statistics in ``state``.
     With ``net.axis_name`` set (inside ``shard_map``/``pmap``) it is the mean
     over the global batch (equal shards), the same on every device.
+
+    Labels/targets are checked when concrete (see :func:`value_and_grad`).
     """
+    net, cost, x, state = _checked(net, cost, params, x, state, train)
     return _loss_and_state(net, cost, params, x, y, state, train)[0]
 
 
@@ -105,22 +126,23 @@ def _global_mean(net: MLP, tree: Any) -> Any:
 
 
 def _loss_and_state(net, cost, params, x, y, state, train):
-    net = _check_net(net)
-    cost = _costs.get(cost)
-    trace = net.forward(params, x, _state_for(net, params, state, train), train)
-    return _global_mean(net, cost.value(trace.a[-1], y, net.output)), trace.state
+    # Private: trusts net, cost, params, x, state (checked by _checked); y is checked by cost.prepare.
+    trace = net._forward(params, x, state, train)
+    a, t, output = cost.prepare(trace.a[-1], y, net.output)
+    return _global_mean(net, _costs.value_of_targets(cost, a, t, output)), trace.state
 
 
 def _backprop(
     net: MLP, cost: _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike, state: Any, train: bool
 ) -> tuple[Array, Params, Any]:
     """BP1-BP4 with the normalization step; returns ``(C, grads, new_state)``."""
-    trace = net.forward(params, x, _state_for(net, params, state, train), train)
-    a_out = trace.a[-1]
-    value = cost.value(a_out, y, net.output)
+    # Private: trusts net, cost, params, x, state (checked by _checked); y is checked by cost.prepare.
+    trace = net._forward(params, x, state, train)
+    a_out, t, output = cost.prepare(trace.a[-1], y, net.output)
+    value = _costs.value_of_targets(cost, a_out, t, output)
     n = a_out.shape[0]
     # BP1, divided by n once so that BP3/BP4 below give batch means.
-    delta = cost.delta(a_out, y, net.output) / n
+    delta = _costs.delta_of_targets(cost, a_out, t, output) / n
     grads: list[dict[str, Array]] = []
     for l in reversed(range(net.n_layers)):
         g: dict[str, Array] = {}
@@ -187,9 +209,19 @@ def value_and_grad(
       ``net.axis_name`` set (data parallel inside ``shard_map``/``pmap``, each
       device holding an equal shard of the batch), the global batch's mean cost
       and its gradient, the same on every device.
+
+    Raises:
+      ValueError: for concrete ``y`` (called outside ``jax.jit``), a class label
+        outside ``[0, net.sizes[-1])`` or a target outside ``[0, 1]`` for
+        cross-entropy/log-likelihood, naming the first bad example; a cost not
+        defined for the output (e.g. cross-entropy with a ReLU output).
+        Inside your own ``jit`` the labels are tracers and cannot be checked:
+        a bad label or target makes the cost and every gradient entry it
+        reaches NaN (never a plausible number); use
+        ``jax.experimental.checkify`` for an error there.
     """
-    net = _check_net(net)
-    value, grads, _ = _backprop(net, _costs.get(cost), params, x, y, state, train)
+    net, cost, x, state = _checked(net, cost, params, x, state, train)
+    value, grads, _ = _backprop(net, cost, params, x, y, state, train)
     return value, grads
 
 
@@ -213,17 +245,17 @@ def value_grad_and_state(
     :func:`value_and_grad`) for both methods. (Data parallelism by sharding a
     jitted step, as ``fnn.train`` does, needs no ``axis_name``: the compiler
     already computes batch statistics over the global batch.)
+    Labels and targets are checked as in :func:`value_and_grad`.
     """
-    net = _check_net(net)
-    cost = _costs.get(cost)
+    if method not in ("backprop", "autodiff"):
+        raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
+    net, cost, x, state = _checked(net, cost, params, x, state, train)
     if method == "backprop":
         return _backprop(net, cost, params, x, y, state, train)
-    if method == "autodiff":
-        (value, new_state), grads = jax.value_and_grad(
-            lambda p: _loss_and_state(net, cost, p, x, y, state, train), has_aux=True
-        )(params)
-        return value, _global_mean(net, grads), new_state
-    raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
+    (value, new_state), grads = jax.value_and_grad(
+        lambda p: _loss_and_state(net, cost, p, x, y, state, train), has_aux=True
+    )(params)
+    return value, _global_mean(net, grads), new_state
 
 
 def grad(
@@ -249,9 +281,8 @@ def autodiff_value_and_grad(
     train: bool = True,
 ) -> tuple[Array, Params]:
     """The same quantity as :func:`value_and_grad`, by ``jax.value_and_grad`` of :func:`loss`."""
-    net = _check_net(net)
-    cost = _costs.get(cost)
-    value, grads = jax.value_and_grad(lambda p: loss(net, cost, p, x, y, state, train))(params)
+    net, cost, x, state = _checked(net, cost, params, x, state, train)
+    value, grads = jax.value_and_grad(lambda p: _loss_and_state(net, cost, p, x, y, state, train)[0])(params)
     # Under shard_map's replication checking jax.grad already reduces over the axis, under pmap
     # it does not; differentiating the pmean'd cost and averaging again is right in both.
     return value, _global_mean(net, grads)
@@ -267,20 +298,20 @@ def per_example_grads(
     ``grad C = (1/n) sum_x grad C_x``). Not defined for batch norm, where each
     example's cost depends on the whole batch.
     """
-    net = _check_net(net)
-    cost = _costs.get(cost)
+    net, cost, x, _ = _checked(net, cost, params, x, None, True)
     if net.norm == "batch":
         raise ValueError(
             "net must not use norm='batch' for per_example_grads: under batch norm each example's cost "
             "depends on the whole batch, so per-example gradients are not defined; use norm='layer' or None"
         )
-    x = jnp.asarray(x)
     y = jnp.asarray(y)
     if x.ndim != 2 or y.shape[:1] != x.shape[:1]:
         raise ValueError(
             f"x must be (n, n_0) and y must have the same number of rows, got shapes {x.shape} and {y.shape}"
         )
-    one = lambda xi, yi: grad(net, cost, params, xi[None], yi[None])
+    # Checked here, concretely: under vmap each example's label is a tracer.
+    cost.prepare(jnp.zeros((y.shape[0], net.sizes[-1]), x.dtype), y, net.output)
+    one = lambda xi, yi: _backprop(net, cost, params, xi[None], yi[None], (), True)[1]
     return jax.vmap(one)(x, y)
 
 

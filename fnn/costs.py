@@ -23,15 +23,29 @@ slowly when the output saturates.
 
 Labels ``y`` are either targets of the output's shape ``(batch, n_out)`` or
 integer class labels ``(batch,)``, turned into one-hot rows.
+
+Checks (:func:`targets`, run by every cost and by :mod:`fnn.backprop`): class
+labels must lie in ``[0, n_out)``; cross-entropy and log-likelihood targets in
+``[0, 1]``; and each cost accepts only outputs it is defined for
+(cross-entropy: ``ln z`` and ``ln(1 - z)`` need ``z`` in ``(0, 1)``, so a
+sigmoid or softmax output, or an activation of your own; log-likelihood: a
+softmax). Values can be checked only when they are concrete: called with
+concrete arrays (outside ``jax.jit``) a bad label or target raises
+``ValueError`` naming the first bad example. Inside your own ``jit`` (traced
+values, which cannot be inspected) a bad label or target makes its one-hot row
+or target NaN, so the cost and its gradient come out NaN rather than a
+plausible number; wrap the function with ``jax.experimental.checkify`` if you
+need an error there. (``fnn.train.fit`` checks its data before it compiles.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from fnn import activations as _act
@@ -40,6 +54,9 @@ Array = jax.Array
 
 __all__ = [
     "Cost",
+    "check_labels",
+    "value_of_targets",
+    "delta_of_targets",
     "quadratic",
     "cross_entropy",
     "log_likelihood",
@@ -50,20 +67,70 @@ __all__ = [
 ]
 
 
-def targets(y: ArrayLike, a: ArrayLike) -> Array:
+def _concrete(v: Any) -> bool:
+    return not isinstance(v, jax.core.Tracer)
+
+
+def check_labels(y: ArrayLike, n_out: int, name: str = "y") -> None:
+    """Raise ``ValueError`` naming the first example whose class label is outside ``[0, n_out)``.
+
+    ``y``: integer labels ``(batch,)``, concrete (a traced ``y`` is not checked:
+    see the module docstring). ``name`` names the argument in the message.
+    """
+    if not _concrete(y):
+        return
+    y = np.asarray(y)
+    bad = np.flatnonzero((y < 0) | (y >= n_out))
+    if bad.size:
+        i = int(bad[0])
+        hint = " (for a single output unit pass 0/1 targets of shape (n, 1))" if n_out == 1 else ""
+        raise ValueError(
+            f"{name} must hold class labels in [0, {n_out}) for an output layer of {n_out} units, "
+            f"got {int(y[i])} at index {i} ({bad.size} labels out of range){hint}"
+        )
+
+
+def _check_unit_targets(y: ArrayLike, cost: str, name: str = "y") -> None:
+    if not _concrete(y):
+        return
+    y = np.asarray(y)
+    bad = np.argwhere(~((y >= 0) & (y <= 1)))  # NaN fails both comparisons
+    if bad.size:
+        i = tuple(int(k) for k in bad[0])
+        raise ValueError(
+            f"{name} must hold targets in [0, 1] for the {cost} cost (probabilities), got {y[i]} "
+            f"at index {i[0] if len(i) == 1 else i} (row {i[0]})"
+        )
+
+
+def targets(y: ArrayLike, a: ArrayLike, unit_interval: bool = False, cost: str = "") -> Array:
     """Bring labels ``y`` to the shape and dtype of the output ``a`` (batch, n_out).
 
     Integer labels of shape ``(batch,)`` become one-hot rows; float targets must
-    already have ``a``'s shape. Raises ``ValueError`` naming ``y`` when the
-    shapes do not fit. Shapes are static, so this check runs before tracing.
+    already have ``a``'s shape. ``unit_interval``: targets must lie in
+    ``[0, 1]`` (``cost`` names the cost in the message).
+
+    Raises ``ValueError`` naming ``y`` when the shapes do not fit (shapes are
+    static, so this runs before tracing) and, for concrete ``y``, for a label
+    outside ``[0, n_out)`` or a target outside ``[0, 1]``. A traced bad label or
+    target becomes NaN (see the module docstring).
     """
     y = jnp.asarray(y)
     a = jnp.asarray(a)
     n_out = a.shape[-1]
     if y.shape == a.shape:
-        return y.astype(a.dtype)
+        if unit_interval:
+            _check_unit_targets(y, cost)
+        t = y.astype(a.dtype)
+        if unit_interval and not _concrete(y):  # a traced target outside [0, 1] becomes NaN
+            t = jnp.where((t >= 0) & (t <= 1), t, jnp.nan)
+        return t
     if y.shape == a.shape[:-1] and jnp.issubdtype(y.dtype, jnp.integer):
-        return jax.nn.one_hot(y, n_out, dtype=a.dtype)
+        check_labels(y, n_out)
+        t = jax.nn.one_hot(y, n_out, dtype=a.dtype)
+        if not _concrete(y):  # one_hot gives a row of zeros for a bad label: make it NaN instead
+            t = jnp.where(((y >= 0) & (y < n_out))[..., None], t, jnp.nan)
+        return t
     raise ValueError(
         f"y must be integer labels of shape {a.shape[:-1]} or targets of shape "
         f"{a.shape} (the network's output), got shape {y.shape} and dtype {y.dtype}"
@@ -81,35 +148,85 @@ class Cost:
       dz: ``(z, y) -> dC_x/dz`` (the gradient with respect to the activations),
         used for output activations without a matched shortcut.
       matched: names of output activations for which ``delta^L = z - y``.
+      outputs: the registered output activations the cost is defined for
+        (``None``: all); an activation of your own (a name not in
+        ``fnn.activations.names()``) is accepted.
+      unit_targets: whether targets must lie in ``[0, 1]``.
     """
 
     name: str
     per_example: Callable[[Array, Array, _act.Activation], Array] = dataclasses.field(repr=False)
     dz: Callable[[Array, Array], Array] = dataclasses.field(repr=False)
     matched: tuple[str, ...] = ()
+    outputs: tuple[str, ...] | None = None
+    unit_targets: bool = False
 
     def value(self, a: ArrayLike, y: ArrayLike, output: str | _act.Activation) -> Array:
         """Mean cost over the batch, ``C = (1/n) sum_x C_x``, from pre-activations ``a``."""
-        a, y, output = _prepare(a, y, output)
-        return jnp.mean(self.per_example(a, y, output))
+        a, t, output = self.prepare(a, y, output)
+        return value_of_targets(self, a, t, output)
 
     def delta(self, a: ArrayLike, y: ArrayLike, output: str | _act.Activation) -> Array:
         """BP1: ``delta^L = grad_z C_x (.) sigma'(a^L)`` per example, shape of ``a``.
 
         For the matched pairs (see module docstring) this is ``z^L - y``.
         """
-        a, y, output = _prepare(a, y, output)
-        z = output(a)
-        if output.name in self.matched:
-            return z - y
-        return output.vjp(a, self.dz(z, y))
+        a, t, output = self.prepare(a, y, output)
+        return delta_of_targets(self, a, t, output)
+
+    def check_output(self, output: str | _act.Activation) -> _act.Activation:
+        """The output activation, if this cost is defined for it; else ``ValueError``."""
+        output = _act.get(output)
+        if self.outputs is not None and output.name in _act.names() and output.name not in self.outputs:
+            why = {
+                "cross_entropy": "ln z and ln(1 - z) need outputs in (0, 1)",
+                "log_likelihood": "C = -ln z_y needs outputs that form a distribution",
+            }.get(self.name, "the cost is not defined for it")
+            raise ValueError(
+                f"output must be {' or '.join(repr(o) for o in self.outputs)} for the {self.name} cost "
+                f"({why}), got {output.name!r}; use the quadratic cost for a {output.name} output"
+            )
+        return output
+
+    def prepare(
+        self, a: ArrayLike, y: ArrayLike, output: str | _act.Activation
+    ) -> tuple[Array, Array, _act.Activation]:
+        """Validate once: ``(a, targets, output)`` for :func:`value_of_targets` / :func:`delta_of_targets`.
+
+        ``a``: ``(batch, n_out)``; ``y`` as in :func:`targets`; ``output`` a
+        name or activation this cost is defined for. Raises ``ValueError``
+        naming the argument otherwise.
+        """
+        a = _as_output(a, "a")
+        if a.ndim != 2:
+            raise ValueError(
+                f"a must be the output pre-activations of shape (batch, n_out), got shape {a.shape}"
+            )
+        output = self.check_output(output)
+        return a, targets(y, a, self.unit_targets, self.name), output
 
 
-def _prepare(a: ArrayLike, y: ArrayLike, output: str | _act.Activation):
-    a = jnp.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"a must be the output pre-activations of shape (batch, n_out), got shape {a.shape}")
-    return a, targets(y, a), _act.get(output)
+def value_of_targets(cost: Cost, a: Array, t: Array, output: _act.Activation) -> Array:
+    """``C = (1/n) sum_x C_x`` from prepared arguments (:meth:`Cost.prepare`); not checked again."""
+    return jnp.mean(cost.per_example(a, t, output))
+
+
+def delta_of_targets(cost: Cost, a: Array, t: Array, output: _act.Activation) -> Array:
+    """BP1 ``delta^L`` from prepared arguments (:meth:`Cost.prepare`); not checked again."""
+    z = output(a)
+    if output.name in cost.matched:
+        return z - t
+    return output.vjp(a, cost.dz(z, t))
+
+
+def _as_output(v: Any, name: str) -> Array:
+    # The apply of a batch-norm network returns (out, state); passing that pair on is a common slip.
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], (tuple, list)):
+        raise ValueError(
+            f"{name} is a pair (out, state): the network has batch norm, so its apply returns "
+            "(out, new_state); pass out (out, state = net.apply(params, x, state))"
+        )
+    return jnp.asarray(v)
 
 
 # --- quadratic ----------------------------------------------------------------
@@ -150,14 +267,17 @@ def _cross_entropy_dz(z: Array, y: Array) -> Array:
     return (z - y) / (z * (1 - z))
 
 
-cross_entropy = Cost("cross_entropy", _cross_entropy, _cross_entropy_dz, matched=("sigmoid",))
+cross_entropy = Cost(
+    "cross_entropy", _cross_entropy, _cross_entropy_dz, matched=("sigmoid",),
+    outputs=("sigmoid", "softmax"), unit_targets=True,
+)
 
 
 # --- log-likelihood -----------------------------------------------------------
 
 
 def _log_likelihood(a: Array, y: Array, output: _act.Activation) -> Array:
-    if output.name != "softmax":
+    if output.name != "softmax":  # Cost.prepare accepts only softmax; kept for direct callers of per_example
         raise ValueError(
             f"output must be 'softmax' for the log-likelihood cost (C = -ln z_y needs "
             f"outputs that form a distribution), got {output.name!r}"
@@ -170,7 +290,10 @@ def _log_likelihood_dz(z: Array, y: Array) -> Array:
     return -y / z
 
 
-log_likelihood = Cost("log_likelihood", _log_likelihood, _log_likelihood_dz, matched=("softmax",))
+log_likelihood = Cost(
+    "log_likelihood", _log_likelihood, _log_likelihood_dz, matched=("softmax",),
+    outputs=("softmax",), unit_targets=True,
+)
 
 
 _REGISTRY: dict[str, Cost] = {c.name: c for c in (quadratic, cross_entropy, log_likelihood)}
@@ -205,10 +328,12 @@ def accuracy(output: ArrayLike, y: ArrayLike) -> Array:
     ``output > 0.5`` (a sigmoid read as a probability). ``y`` is integer labels
     ``(batch,)`` or one-hot / binary targets of ``output``'s shape.
     """
-    output = jnp.asarray(output)
+    output = _as_output(output, "output")
     if output.ndim != 2:
         raise ValueError(f"output must have shape (batch, n_out), got shape {output.shape}")
     y = jnp.asarray(y)
+    if y.ndim == 1 and jnp.issubdtype(y.dtype, jnp.integer) and output.shape[-1] > 1:
+        check_labels(y, output.shape[-1])
     if output.shape[-1] == 1:
         pred = (output[:, 0] > 0.5).astype(jnp.int32)
         true = y.reshape(output.shape[0]).astype(jnp.int32) if y.size == output.shape[0] else None

@@ -236,7 +236,7 @@ def _find_all(folder: pathlib.Path, sources: Mapping[str, Source]) -> dict[str, 
 
 
 def _check_data_dir(name: str, folder: pathlib.Path, sources: Mapping[str, Source], download: bool) -> None:
-    """Raise ``FileNotFoundError`` unless an explicit ``data_dir`` can be used as it is, or filled by a download."""
+    """Raise ``FileNotFoundError`` unless an explicit ``data_dir`` is usable as it is or by a download."""
     found = {k: _find_file(folder, s) for k, s in sources.items()}
     if all(found.values()):
         return
@@ -250,7 +250,8 @@ def _check_data_dir(name: str, folder: pathlib.Path, sources: Mapping[str, Sourc
         return  # the missing files are downloaded into data_dir
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"data_dir must be a folder holding the four {name} IDX files, got {_dir_state(folder, sources)}; "
+            f"data_dir must be a folder holding the four {name} IDX files, "
+            f"got {_dir_state(folder, sources)}; "
             "pass an existing folder, pass download=True to download into it, or omit data_dir to search "
             f"${_ENV_DIR}, the user cache and the system folders"
         )
@@ -445,12 +446,16 @@ def load(
     (:func:`search_dirs`); if none are found and ``download`` is true they are
     downloaded (``mirrors``, ``sources`` and ``progress`` as in
     :func:`download`) into ``data_dir`` if given, else ``$FNN_DATA_DIR/<name>``,
-    else the user cache. Decoded files are kept in a small in-process cache.
+    else the user cache. An explicit ``data_dir`` is the only folder used.
+    Every file read is checked (structure, shape, labels, and the SHA-256 of its
+    decompressed content against ``Source.sha256``). Decoded files are kept in
+    a small in-process cache.
 
-    Raises ``ValueError`` for an unknown name or split, a bad ``validation``, a
-    malformed file or a download that fails its checksum; ``FileNotFoundError``
-    (listing where it looked and how to provide the files) when the files are
-    neither on disk nor downloadable.
+    Raises ``ValueError`` naming the file and what is wrong for a malformed or
+    corrupt file (or a download that fails its checksum), and for an unknown
+    name or split or a bad ``validation``; ``FileNotFoundError`` when the files
+    are neither on disk nor downloadable (listing where it looked and how to
+    provide them) or ``data_dir`` lacks some (naming the missing ones).
     """
     name = _check_name(name)
     if split not in _SPLITS:
@@ -478,7 +483,8 @@ def load(
             paths = _download(name, data_dir, mirrors, sources, progress)
         except FileNotFoundError as err:
             where = "" if data_dir is None else _dir_state(dirs[0][0], sources) + "; "
-            raise _not_found(name, dirs, sources, f"Download failed ({where}nothing was loaded from elsewhere): {err}\n") from err
+            attempts = f"Download failed ({where}nothing was loaded from elsewhere): {err}\n"
+            raise _not_found(name, dirs, sources, attempts) from err
 
     part = "test" if split == "test" else "train"
     images = _read_checked(paths[f"{part}_images"], sources[f"{part}_images"], f"{part}_images")

@@ -203,12 +203,16 @@ class MLP:
             raise TypeError(
                 f"key must be a jax.random key (jax.random.key(seed)), got {type(key).__name__}"
             )
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"dtype must be a floating-point dtype for the parameters, got {jnp.dtype(dtype)}"
+            )
         keys = jax.random.split(key, 2 * self.n_layers)
         params = []
         for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            layer = {"W": jnp.asarray(self.w_init(keys[2 * l], (n_out, n_in), dtype), dtype)}
+            layer = {"W": _initialized(self.w_init, "w_init", keys[2 * l], (n_out, n_in), dtype, l)}
             if "b" in self.layer_keys(l):
-                layer["b"] = jnp.asarray(self.b_init(keys[2 * l + 1], (n_out,), dtype), dtype)
+                layer["b"] = _initialized(self.b_init, "b_init", keys[2 * l + 1], (n_out,), dtype, l)
             if self.normalized(l):
                 layer["gamma"] = jnp.ones((n_out,), dtype)
                 layer["beta"] = jnp.zeros((n_out,), dtype)
@@ -239,9 +243,10 @@ class MLP:
         if state is None or (isinstance(state, tuple) and len(state) == 0):
             mode = "train=True" if train else "inference (train=False)"
             raise ValueError(
-                f"state must be the batch-norm running statistics for {mode}, got {state!r}: pass the "
-                "state returned by net.init(key) (or net.init_state()) and thread the new_state that "
-                "apply/forward return in training mode; inference uses the state kept from training"
+                f"state must be the batch-norm running statistics for {mode}, got {state!r}: this network "
+                "has batch norm: init returned (params, state); pass both: pass the state returned by "
+                "net.init(key) (or net.init_state()) and thread the new_state that apply/forward return "
+                "in training mode; inference uses the state kept from training"
             )
         hidden = self.sizes[1:-1]
         if not isinstance(state, (tuple, list)) or len(state) != len(hidden):
@@ -260,7 +265,13 @@ class MLP:
         return tuple(state)
 
     def check_params(self, params: Params) -> None:
-        """Raise ``ValueError`` unless ``params`` fits this architecture."""
+        """Raise ``ValueError`` unless ``params`` fits this architecture (``TypeError``: non-float leaves)."""
+        if self.stateful and _looks_like_params_and_state(params):
+            raise ValueError(
+                "params is a pair (params, state): this network has batch norm: init returned "
+                "(params, state); pass both: params, state = net.init(key), then "
+                "net.apply(params, x, state) (which returns (out, new_state))"
+            )
         if not isinstance(params, (tuple, list)) or len(params) != self.n_layers:
             got = len(params) if isinstance(params, (tuple, list)) else type(params).__name__
             raise ValueError(
@@ -273,17 +284,25 @@ class MLP:
                 raise ValueError(
                     f"params[{l}] must be a dict with keys {list(keys)} (norm={self.norm!r}), got {got}"
                 )
-            if tuple(layer["W"].shape) != (n_out, n_in):
+            if tuple(jnp.shape(layer["W"])) != (n_out, n_in):
                 raise ValueError(
-                    f"params[{l}] must have W of shape {(n_out, n_in)}, got {tuple(layer['W'].shape)}"
+                    f"params[{l}] must have W of shape {(n_out, n_in)}, got {tuple(jnp.shape(layer['W']))}"
                 )
             for k in keys[1:]:
-                if tuple(layer[k].shape) != (n_out,):
+                if tuple(jnp.shape(layer[k])) != (n_out,):
                     raise ValueError(
-                        f"params[{l}] must have {k} of shape {(n_out,)}, got {tuple(layer[k].shape)}"
+                        f"params[{l}] must have {k} of shape {(n_out,)}, got {tuple(jnp.shape(layer[k]))}"
+                    )
+            for k in keys:
+                dtype = getattr(layer[k], "dtype", None) or jnp.result_type(layer[k])
+                if not jnp.issubdtype(dtype, jnp.floating):
+                    raise TypeError(
+                        f"params[{l}][{k!r}] must be a floating-point array (float32 or float64), got "
+                        f"dtype {dtype}; integer parameters would be truncated by every update"
                     )
 
-    def _check_input(self, x: ArrayLike) -> Array:
+    def check_input(self, x: ArrayLike) -> Array:
+        """``x`` as an array, if it has shape ``(batch, n_0)`` or ``(n_0,)``; else ``ValueError``."""
         x = jnp.asarray(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.sizes[0]:
             raise ValueError(
@@ -307,11 +326,19 @@ class MLP:
         Raises:
           ValueError: batch norm without a state, or in training mode on a batch of one.
         """
+        x, state = self.check_call(params, x, state, train)
+        return self._forward(params, x, state, train)
+
+    def check_call(self, params: Params, x: ArrayLike, state: Any, train: bool) -> tuple[Array, Any]:
+        """Validate the arguments of :meth:`forward` once; return ``(x, state)`` as the pass uses them."""
         if not isinstance(train, bool):
             raise TypeError(f"train must be True or False, got {train!r}")
         self.check_params(params)
-        x = self._check_input(x)
-        state = self.check_state(state, train)
+        x = self.check_input(x)
+        return x, self.check_state(state, train)
+
+    def _forward(self, params: Params, x: Array, state: Any, train: bool) -> Trace:
+        # Private: trusts its arguments (checked once by check_call in the public callers).
         z = x.reshape(-1, self.sizes[0]).astype(params[0]["W"].dtype)
         a_list, z_list = [], [z]
         a_hat, inv_std, a_norm, new_state = [], [], [], []
@@ -322,13 +349,13 @@ class MLP:
             s = a
             if self.normalized(l):
                 if self.norm == "batch":
-                    r = _norm.batch_norm_forward(
-                        a, layer["gamma"], layer["beta"], state[l], train=train,
-                        momentum=self.norm_momentum, eps=self.norm_eps, axis_name=self.axis_name,
+                    r = _norm._batch_norm_forward(
+                        a, layer["gamma"], layer["beta"], state[l]["mean"], state[l]["var"], train,
+                        self.norm_momentum, self.norm_eps, self.axis_name,
                     )
                     new_state.append(r.state)
                 else:
-                    r = _norm.layer_norm_forward(a, layer["gamma"], layer["beta"], eps=self.norm_eps)
+                    r = _norm._layer_norm_forward(a, layer["gamma"], layer["beta"], self.norm_eps)
                 s = r.out  # gamma a_hat + beta
                 a_hat.append(r.a_hat)
                 inv_std.append(r.inv_std)
@@ -350,8 +377,8 @@ class MLP:
         ``train=False`` (default) uses the running statistics, ``train=True`` the
         batch's, and updates them.
         """
-        x = self._check_input(x)
-        trace = self.forward(params, x, state if self.stateful else (), train)
+        x, state = self.check_call(params, x, state if self.stateful else (), train)
+        trace = self._forward(params, x, state, train)
         out = trace.z[-1]
         out = out[0] if x.ndim == 1 else out
         return (out, trace.state) if self.stateful else out
@@ -360,8 +387,31 @@ class MLP:
         self, params: Params, x: ArrayLike, state: Any = None, train: bool = False
     ) -> Array | tuple[Array, Any]:
         """The output layer's weighted input ``a^L`` (what the costs consume); ``(a^L, new_state)`` with batch norm."""
-        x = self._check_input(x)
-        trace = self.forward(params, x, state if self.stateful else (), train)
+        x, state = self.check_call(params, x, state if self.stateful else (), train)
+        trace = self._forward(params, x, state, train)
         out = trace.a[-1]
         out = out[0] if x.ndim == 1 else out
         return (out, trace.state) if self.stateful else out
+
+
+def _initialized(init: Any, name: str, key: Array, shape: tuple[int, ...], dtype: DTypeLike, l: int) -> Array:
+    """``init(key, shape, dtype)``, checked: a wrong shape is an error, not a broadcast."""
+    out = jnp.asarray(init(key, shape, dtype))
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(
+            f"{name} must return an array of the requested shape {tuple(shape)} (layer {l}), "
+            f"got shape {tuple(out.shape)} from {init!r:.80}"
+        )
+    return out.astype(dtype)
+
+
+def _looks_like_params_and_state(params: Any) -> bool:
+    """Whether ``params`` is the ``(params, state)`` pair that a batch-norm network's ``init`` returns."""
+    return (
+        isinstance(params, tuple)
+        and len(params) == 2
+        and isinstance(params[0], (tuple, list))
+        and all(isinstance(layer, dict) and "W" in layer for layer in params[0])
+        and isinstance(params[1], (tuple, list))
+        and all(isinstance(s, dict) and set(s) == {"mean", "var"} for s in params[1])
+    )

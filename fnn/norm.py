@@ -58,6 +58,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 Array = jax.Array
@@ -146,17 +147,36 @@ def standardize_fit(x: ArrayLike) -> Standardization:
     ``sigma_i^2 = (1/N) sum_n (x_ni - mu_i)^2``. A feature whose spread is below
     rounding level (``sigma_i <= 16 u max_n |x_ni|``, ``u`` the machine epsilon)
     counts as constant and gets ``sigma_i = 1``.
+
+    Raises ``ValueError`` naming the first row (and its feature) that holds a
+    NaN or an infinity: such a feature has no mean or spread. Inside
+    ``jax.jit`` (traced ``x``, not inspectable) that feature's mean and std
+    come out NaN, never the constant-feature ``sigma_i = 1``.
     """
     x = jnp.asarray(x)
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"x must be a data matrix of shape (N, d) with N >= 1, got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+    if not isinstance(x, jax.core.Tracer):
+        _check_finite_rows(x, "x")
     mean = jnp.mean(x, axis=0)
     std = jnp.sqrt(jnp.mean(jnp.square(x - mean[None, :]), axis=0))
     tiny = 16 * jnp.finfo(x.dtype).eps * jnp.max(jnp.abs(x), axis=0)
-    std = jnp.where(std > tiny, std, jnp.ones_like(std))
+    # NaN std (a non-finite feature) fails std > tiny and would become 1: keep it NaN.
+    std = jnp.where((std > tiny) | jnp.isnan(std), std, jnp.ones_like(std))
     return Standardization(mean, std)
+
+
+def _check_finite_rows(x: Array, name: str) -> None:
+    finite = np.asarray(jnp.all(jnp.isfinite(x), axis=1))
+    if not finite.all():
+        row = int(np.argmin(finite))
+        col = int(np.argmin(np.isfinite(np.asarray(x[row]))))
+        raise ValueError(
+            f"{name} must be finite: row {row} holds {float(x[row, col])} in feature {col} "
+            f"({int((~finite).sum())} rows hold NaN or inf); clean or drop those rows before fitting"
+        )
 
 
 def standardize_apply(stats: Standardization, x: ArrayLike) -> Array:
@@ -286,7 +306,7 @@ def batch_norm_forward(
     a = _float_array(a, "a")
     if a.ndim != 2:
         raise ValueError(f"a must have shape (batch, units), got shape {a.shape}")
-    k, m = a.shape
+    m = a.shape[1]
     gamma, beta = _check_affine(gamma, beta, m, a.dtype)
     if not isinstance(state, dict) or set(state) != {"mean", "var"}:
         raise ValueError(
@@ -299,7 +319,18 @@ def batch_norm_forward(
         raise ValueError(
             f"state['mean'] and state['var'] must have shape ({m},), got {run_mean.shape} and {run_var.shape}"
         )
-    run_mean, run_var = run_mean.astype(a.dtype), run_var.astype(a.dtype)
+    return _batch_norm_forward(a, gamma, beta, run_mean, run_var, train, momentum, eps, axis_name)
+
+
+def _batch_norm_forward(
+    a: Array, gamma: Array, beta: Array, run_mean: Array, run_var: Array,
+    train: bool, momentum: float, eps: float, axis_name: Any,
+) -> NormOutput:
+    # Private: trusts its arguments (checked by batch_norm_forward, or by fnn.nn.MLP for its layers);
+    # only the batch size, which needs the mapped axis, is checked here.
+    k = a.shape[0]
+    gamma, beta = jnp.asarray(gamma).astype(a.dtype), jnp.asarray(beta).astype(a.dtype)
+    run_mean, run_var = jnp.asarray(run_mean).astype(a.dtype), jnp.asarray(run_var).astype(a.dtype)
     if train:
         if _global_batch(k, axis_name) < 2:
             raise ValueError(
@@ -391,10 +422,15 @@ def layer_norm_forward(a: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, eps: 
     a = _float_array(a, "a")
     if a.ndim not in (1, 2):
         raise ValueError(f"a must have shape (batch, units) or (units,), got shape {a.shape}")
+    gamma, beta = _check_affine(gamma, beta, a.shape[-1], a.dtype)
+    return _layer_norm_forward(a, gamma, beta, eps)
+
+
+def _layer_norm_forward(a: Array, gamma: Array, beta: Array, eps: float) -> NormOutput:
+    # Private: trusts its arguments (checked by layer_norm_forward, or by fnn.nn.MLP for its layers).
     single = a.ndim == 1
     a2 = a.reshape(-1, a.shape[-1])
-    m = a2.shape[1]
-    gamma, beta = _check_affine(gamma, beta, m, a.dtype)
+    gamma, beta = jnp.asarray(gamma).astype(a.dtype), jnp.asarray(beta).astype(a.dtype)
     mu = jnp.mean(a2, axis=1, keepdims=True)  # (n, 1)
     var = jnp.mean(jnp.square(a2 - mu), axis=1, keepdims=True)
     inv_std = jax.lax.rsqrt(var + eps)

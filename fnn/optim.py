@@ -286,6 +286,20 @@ def chain(*transforms: Transform) -> Transform:
     return Transform(init, update)
 
 
+def _scheduled(schedule: Callable, step: Any) -> Any:
+    """``schedule(step)``, checked to be finite and >= 0 when it is concrete (outside jit)."""
+    rate = schedule(step)
+    if isinstance(rate, jax.core.Tracer) or isinstance(step, jax.core.Tracer):
+        return rate
+    value = np.asarray(rate)
+    if value.dtype.kind not in "iuf" or value.shape != () or not (np.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"rate schedule must return a finite rate >= 0 (a scalar), got {rate!r} at step {int(step)}; "
+            "fnn.schedules.check(schedule, n_steps) checks a schedule over a whole run"
+        )
+    return rate
+
+
 def _is_chain_state(state: Any) -> bool:
     return isinstance(state, tuple) and not hasattr(state, "_fields")
 
@@ -305,6 +319,14 @@ def scale(rate: float | _schedules.Schedule) -> Transform:
     State: ``ScaleState(count, rate)`` for a number (set ``rate`` to change it),
     ``ScaleByScheduleState(count, rate_multiplier, scheduled_rate)`` for a
     schedule (set ``rate_multiplier`` to rescale it).
+
+    A schedule's rates are checked where they are concrete: at ``init``
+    (step 0) and in an ``update`` run outside ``jit``; a negative or non-finite
+    rate raises ``ValueError`` naming the step. Inside ``jit`` the rate is a
+    tracer and is used as it is: a negative rate steps uphill, a NaN one makes
+    every update NaN. ``scheduled_rate``/:func:`current_rate` show the rate in
+    use, and ``fnn.schedules.check(schedule, n_steps)`` checks a schedule over
+    a whole run before it starts.
     """
     if callable(rate):
         schedule = rate
@@ -314,17 +336,18 @@ def scale(rate: float | _schedules.Schedule) -> Transform:
             return ScaleByScheduleState(
                 count=jnp.zeros((), jnp.int32),
                 rate_multiplier=_hyper(1.0, dtype),
-                scheduled_rate=_hyper(schedule(0), dtype),
+                scheduled_rate=_hyper(_scheduled(schedule, 0), dtype),
             )
 
         def update_s(grads, state, params=None):
             _check_state(state, ScaleByScheduleState, "scale(schedule)")
             if params is not None:
                 _check_tree("grads", grads, params, "params")
-            eta = state.rate_multiplier * _hyper(schedule(state.count), state.rate_multiplier.dtype)
+            rate_now = _scheduled(schedule, state.count)
+            eta = state.rate_multiplier * _hyper(rate_now, state.rate_multiplier.dtype)
             updates = _tmap(lambda g: -_like(eta, g) * g, grads)
             count = state.count + 1
-            scheduled = _hyper(schedule(count), state.scheduled_rate.dtype)
+            scheduled = _hyper(_scheduled(schedule, count), state.scheduled_rate.dtype)
             return updates, state._replace(count=count, scheduled_rate=scheduled)
 
         return Transform(init_s, update_s)
@@ -489,12 +512,11 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Tran
 
 
 def _default_mask(params: PyTree) -> PyTree:
-    """True for leaves stored under the dict key "W" (weight matrices), else False."""
+    """True for leaves of rank >= 2 (weight matrices, whatever their key: fnn's ``"W"``, flax's ``"kernel"``).
 
-    def is_weight(path, _leaf) -> bool:
-        return bool(path) and isinstance(path[-1], jax.tree_util.DictKey) and path[-1].key == "W"
-
-    return jax.tree_util.tree_map_with_path(is_weight, params)
+    Biases, normalization's ``gamma``/``beta`` and scalars (rank 0 or 1) do not decay.
+    """
+    return _tmap(lambda leaf: jnp.ndim(leaf) >= 2, params)
 
 
 def add_decayed_weights(
@@ -508,10 +530,11 @@ def add_decayed_weights(
 
     Args:
       weight_decay: >= 0.
-      mask: which leaves decay. ``None`` (default): weight matrices only —
-        leaves under the dict key ``"W"``, not biases ``"b"`` nor normalization's
-        ``"gamma"``/``"beta"``; a pytree of Python bools with the params'
-        structure; a function ``params -> such a pytree``; or a bool for all/none.
+      mask: which leaves decay. ``None`` (default): every leaf of rank >= 2 —
+        the weight matrices, whatever their key (fnn's ``"W"``, an optax/flax
+        tree's ``"kernel"``), not biases nor normalization's ``"gamma"``/``"beta"``
+        (rank 1); a pytree of Python bools with the params' structure; a
+        function ``params -> such a pytree``; or a bool for all/none.
 
     ``update`` needs ``params``.
     """
@@ -640,8 +663,9 @@ def adamw(
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 
     ``chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask), scale(rate))``:
-    ``Delta w = -eta (m^ / (sqrt(v^) + eps) + weight_decay w)``, decaying weight
-    matrices only by default. ``weight_decay = 0.01`` as in PyTorch's AdamW.
+    ``Delta w = -eta (m^ / (sqrt(v^) + eps) + weight_decay w)``, decaying every
+    leaf of rank >= 2 (the weight matrices, under any key) by default, not
+    biases or ``gamma``/``beta``. ``weight_decay = 0.01`` as in PyTorch's AdamW.
     """
     return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask), scale(rate))
 

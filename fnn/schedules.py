@@ -23,17 +23,24 @@ a number::
 
 Arguments are checked when the schedule is built (outside jit); a bad one
 raises ``ValueError``/``TypeError`` naming the argument, the expected and the
-given value.
+given value. A step is a count of updates, so it is ``>= 0``: a concrete
+negative step raises ``ValueError``; a traced one (inside ``jit``, where it
+cannot be inspected) is read as step 0. A schedule of your own is any function
+``step -> rate``; :func:`check` evaluates one over the steps of a run and
+names the first step whose rate is negative or not finite (a negative rate
+climbs the cost, a NaN one makes every parameter NaN).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 Schedule = Callable[[ArrayLike], jax.Array]
@@ -48,6 +55,7 @@ __all__ = [
     "cosine_decay",
     "warmup",
     "join",
+    "check",
 ]
 
 
@@ -114,6 +122,57 @@ def _eval(schedule: Schedule, step: ArrayLike) -> jax.Array:
     return jnp.asarray(schedule(step)).astype(_float_dtype())
 
 
+def _checked_step(step: ArrayLike) -> ArrayLike:
+    """A concrete step must be >= 0 (ValueError otherwise); a traced one is clamped to >= 0."""
+    if isinstance(step, jax.core.Tracer):
+        return jnp.maximum(step, 0)
+    values = np.asarray(step)
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise TypeError(f"step must be an integer count of updates >= 0, got {step!r}")
+    if values.size and not (values >= 0).all():
+        raise ValueError(f"step must be a count of updates >= 0, got {step!r}")
+    return step
+
+
+def _takes_steps(fn: Callable[[ArrayLike], jax.Array]) -> Schedule:
+    """Wrap a schedule's formula with the step check of :func:`_checked_step`."""
+
+    @functools.wraps(fn)
+    def schedule(step: ArrayLike) -> jax.Array:
+        return fn(_checked_step(step))
+
+    return schedule
+
+
+def check(schedule: Schedule, steps: int | Sequence[int] | ArrayLike) -> Schedule:
+    """Evaluate ``schedule`` at ``steps`` and raise unless every rate is finite and ``>= 0``.
+
+    ``steps``: an int ``n`` (steps ``0 .. n-1``, e.g. the number of updates of
+    a run) or the steps themselves. The schedule is traced once, as inside
+    training (``jax.lax.map`` over the steps), so checking 10^5 steps is quick.
+    Returns ``schedule``. Raises ``ValueError`` naming the first bad step and
+    its rate, ``TypeError`` if ``schedule`` is not callable.
+    """
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a function step -> rate, got {schedule!r}")
+    if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
+        steps = np.arange(_steps("steps", steps))
+    t = np.asarray(steps)
+    if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (t < 0).any():
+        raise ValueError(f"steps must be an int > 0 or a 1-d sequence of integer steps >= 0, got {steps!r}")
+    rates = np.asarray(jax.jit(lambda ts: jax.lax.map(lambda s: _eval(schedule, s), ts))(jnp.asarray(t)))
+    if rates.shape != t.shape:
+        raise ValueError(f"schedule must return one rate (a scalar) per step, got shape {rates.shape[1:]}")
+    bad = np.flatnonzero(~(np.isfinite(rates) & (rates >= 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"schedule must return finite rates >= 0, got {rates[i]} at step {int(t[i])} "
+            f"({bad.size} of {t.size} steps bad)"
+        )
+    return schedule
+
+
 # --------------------------------------------------------------------------
 # schedules
 
@@ -128,6 +187,7 @@ def constant(eta: float) -> Schedule:
     """
     eta = _rate("eta", eta)
 
+    @_takes_steps
     def schedule(step: ArrayLike) -> jax.Array:
         return jnp.full(jnp.shape(step), eta, _float_dtype())
 
@@ -147,6 +207,7 @@ def linear(eta0: float, etaK: float, K: int) -> Schedule:
     """
     eta0, etaK, K = _rate("eta0", eta0), _rate("etaK", etaK), _steps("K", K)
 
+    @_takes_steps
     def schedule(step: ArrayLike) -> jax.Array:
         frac = jnp.clip(_t(step) / K, 0.0, 1.0)
         return (1.0 - frac) * eta0 + frac * etaK
@@ -165,6 +226,7 @@ def power_law(eta0: float, s: float, c: float = -0.5) -> Schedule:
     if c >= 0:
         raise ValueError(f"c must be a finite number < 0, got {c}")
 
+    @_takes_steps
     def schedule(step: ArrayLike) -> jax.Array:
         return eta0 * (1.0 + _t(step) / s) ** c
 
@@ -185,6 +247,7 @@ def exponential_decay(eta0: float, s: float, c: float, staircase: bool = False) 
     if not isinstance(staircase, bool):
         raise TypeError(f"staircase must be a bool, got {staircase!r}")
 
+    @_takes_steps
     def schedule(step: ArrayLike) -> jax.Array:
         if staircase and float(s).is_integer():
             power = (_int(step) // int(s)).astype(_float_dtype())  # exact for integer s
@@ -205,6 +268,7 @@ def cosine_decay(eta0: float, K: int, etaK: float = 0.0) -> Schedule:
     """
     eta0, etaK, K = _rate("eta0", eta0), _rate("etaK", etaK), _steps("K", K)
 
+    @_takes_steps
     def schedule(step: ArrayLike) -> jax.Array:
         frac = jnp.clip(_t(step) / K, 0.0, 1.0)
         return etaK + (eta0 - etaK) * 0.5 * (1.0 + jnp.cos(math.pi * frac))
@@ -226,6 +290,7 @@ def warmup(schedule: Schedule | float, K: int, eta0: float = 0.0) -> Schedule:
     after = _schedule("schedule", schedule)
     K, eta0 = _steps("K", K), _rate("eta0", eta0)
 
+    @_takes_steps
     def warm(step: ArrayLike) -> jax.Array:
         peak = _eval(after, 0)
         ramp = eta0 + (peak - eta0) * (_t(step) / K)
@@ -260,6 +325,7 @@ def join(schedules: Sequence[Schedule | float], boundaries: Sequence[int]) -> Sc
     if any(b1 >= b2 for b1, b2 in zip(bounds, bounds[1:])):
         raise ValueError(f"boundaries must be strictly increasing, got {bounds}")
 
+    @_takes_steps
     def joined(step: ArrayLike) -> jax.Array:
         t = _int(step)
         rate = _eval(pieces[0], t)

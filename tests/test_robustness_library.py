@@ -267,3 +267,243 @@ def test_stale_part_files_of_a_killed_download_are_removed_by_the_next_download(
     assert sorted(p.name for p in dest.iterdir() if not p.name.startswith(".")) == sorted(
         list(NAMES.values()) + ["notes.part"]
     )
+
+
+# ----------------------------------------------------------------------------
+# networks and costs: labels and targets
+# ----------------------------------------------------------------------------
+
+from fnn import activations, backprop, costs, initializers, nn, norm, optim, schedules  # noqa: E402
+
+
+def _softmax_net():
+    net = nn.MLP((4, 5, 3), hidden="tanh", output="softmax")
+    params = net.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (6, 4), jnp.float32)
+    y = jnp.array([0, 1, 2, 0, 1, 2], jnp.int32)
+    return net, params, x, y
+
+
+BOUNDARIES = {
+    "loss": lambda net, p, x, y: backprop.loss(net, "log_likelihood", p, x, y),
+    "grad": lambda net, p, x, y: backprop.grad(net, "log_likelihood", p, x, y),
+    "value_and_grad": lambda net, p, x, y: backprop.value_and_grad(net, "log_likelihood", p, x, y),
+    "value_grad_and_state": lambda net, p, x, y: backprop.value_grad_and_state(net, "log_likelihood", p, (), x, y),
+    "value_grad_and_state_autodiff": lambda net, p, x, y: backprop.value_grad_and_state(
+        net, "log_likelihood", p, (), x, y, method="autodiff"
+    ),
+    "autodiff_value_and_grad": lambda net, p, x, y: backprop.autodiff_value_and_grad(net, "log_likelihood", p, x, y),
+    "check": lambda net, p, x, y: backprop.check(net, "log_likelihood", p, x, y),
+    "per_example_grads": lambda net, p, x, y: backprop.per_example_grads(net, "log_likelihood", p, x, y),
+    "cost.value": lambda net, p, x, y: costs.log_likelihood.value(net.logits(p, x), y, "softmax"),
+    "cost.delta": lambda net, p, x, y: costs.log_likelihood.delta(net.logits(p, x), y, "softmax"),
+}
+
+
+@pytest.mark.parametrize("where", list(BOUNDARIES))
+@pytest.mark.parametrize("bad, index", [(12, 4), (-1, 2)])
+def test_label_outside_the_output_range_is_an_error_at_every_public_boundary(where, bad, index):
+    net, params, x, y = _softmax_net()
+    y = y.at[index].set(bad)
+    with pytest.raises(ValueError, match=rf"y must hold class labels in \[0, 3\).*got {bad} at index {index}"):
+        BOUNDARIES[where](net, params, x, y)
+
+
+def test_label_outside_the_range_inside_a_users_jit_gives_nan_not_a_number():
+    net, params, x, y = _softmax_net()
+    f = jax.jit(lambda p, x, y: backprop.value_and_grad(net, "log_likelihood", p, x, y))
+    value, grads = f(params, x, y)
+    assert np.isfinite(float(value)) and all(np.isfinite(g).all() for g in jax.tree_util.tree_leaves(grads))
+    value, grads = f(params, x, y.at[4].set(12))
+    assert np.isnan(float(value))
+    assert np.isnan(np.asarray(grads[-1]["W"])).all()  # the bad example's error reaches every output weight
+
+
+def test_accuracy_rejects_labels_outside_the_output_range():
+    with pytest.raises(ValueError, match=r"class labels in \[0, 3\).*got 3 at index 1"):
+        costs.accuracy(jnp.eye(3, dtype=jnp.float32), jnp.array([0, 3, 2], jnp.int32))
+
+
+@pytest.mark.parametrize("cost", ["cross_entropy", "log_likelihood"])
+def test_targets_outside_0_1_are_an_error_for_probability_costs(cost):
+    output = "sigmoid" if cost == "cross_entropy" else "softmax"
+    a = jnp.zeros((3, 2), jnp.float32)
+    y = jnp.array([[0.0, 1.0], [1.5, 0.0], [0.0, 1.0]], jnp.float32)
+    with pytest.raises(ValueError, match=rf"y must hold targets in \[0, 1\] for the {cost} cost.*got 1.5.*row 1"):
+        costs.get(cost).value(a, y, output)
+
+
+def test_targets_outside_0_1_inside_jit_give_nan():
+    a = jnp.zeros((2, 2), jnp.float32)
+    f = jax.jit(lambda y: costs.cross_entropy.value(a, y, "sigmoid"))
+    assert np.isfinite(float(f(jnp.array([[0.0, 1.0], [1.0, 0.5]], jnp.float32))))
+    assert np.isnan(float(f(jnp.array([[0.0, 1.0], [-0.5, 0.5]], jnp.float32))))
+
+
+def test_quadratic_cost_accepts_targets_outside_0_1():
+    a = jnp.zeros((1, 2), jnp.float32)
+    value = costs.quadratic.value(a, jnp.array([[3.0, -1.0]], jnp.float32), "linear")
+    assert float(value) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("output", ["relu", "linear", "tanh", "step"])
+def test_cross_entropy_with_an_output_outside_0_1_is_an_error(output):
+    net = nn.MLP((2, 3, 2), output=output)
+    params = net.init(jax.random.key(0))
+    x = jnp.ones((2, 2), jnp.float32)
+    y = jnp.array([[0.0, 1.0], [1.0, 0.0]], jnp.float32)
+    with pytest.raises(ValueError, match=rf"output must be 'sigmoid' or 'softmax' for the cross_entropy cost.*got '{output}'"):
+        backprop.value_and_grad(net, "cross_entropy", params, x, y)
+
+
+def test_cross_entropy_accepts_an_output_activation_of_ones_own():
+    squash = activations.Activation("squash", lambda a: 0.5 + 0.25 * jnp.tanh(a), lambda a: 0.25 / jnp.cosh(a) ** 2)
+    a = jnp.zeros((1, 2), jnp.float32)
+    assert float(costs.cross_entropy.value(a, jnp.array([[0.0, 1.0]], jnp.float32), squash)) == pytest.approx(
+        -2 * np.log(0.5), rel=1e-6
+    )
+
+
+def test_log_likelihood_output_error_needs_a_softmax_too():
+    a = jnp.zeros((1, 2), jnp.float32)
+    with pytest.raises(ValueError, match="output must be 'softmax' for the log_likelihood cost"):
+        costs.log_likelihood.delta(a, jnp.array([1], jnp.int32), "sigmoid")
+
+
+# ----------------------------------------------------------------------------
+# networks: parameters
+# ----------------------------------------------------------------------------
+
+
+def test_initializer_returning_the_wrong_shape_is_rejected_by_init():
+    bad = lambda key, shape, dtype=jnp.float32: jnp.zeros((shape[0],), dtype)  # a vector for a matrix
+    with pytest.raises(ValueError, match=r"w_init must return an array of the requested shape \(5, 4\) \(layer 0\), got shape \(5,\)"):
+        nn.MLP((4, 5, 3), w_init=bad).init(jax.random.key(0))
+    scalar = lambda key, shape, dtype=jnp.float32: jnp.zeros((), dtype)  # would broadcast silently
+    with pytest.raises(ValueError, match=r"b_init must return an array of the requested shape \(5,\)"):
+        nn.MLP((4, 5, 3), b_init=scalar).init(jax.random.key(0))
+
+
+def test_integer_parameters_are_rejected_by_apply():
+    net = nn.MLP((2, 3, 1))
+    params = net.init(jax.random.key(0))
+    as_int = jax.tree_util.tree_map(lambda p: p.astype(jnp.int32), params)
+    with pytest.raises(TypeError, match=r"params\[0\]\['W'\] must be a floating-point array.*int32"):
+        net.apply(as_int, jnp.ones((1, 2), jnp.float32))
+    with pytest.raises(TypeError, match="dtype must be a floating-point dtype"):
+        net.init(jax.random.key(0), jnp.int32)
+
+
+@pytest.mark.parametrize("sizes", [(4, 5, 3), (4, 5, 5, 3)])
+def test_batch_norm_init_result_used_as_params_says_what_happened(sizes):
+    net = nn.MLP(sizes, norm="batch")
+    both = net.init(jax.random.key(0))
+    x = jnp.ones((4, 4), jnp.float32)
+    with pytest.raises(ValueError, match=r"this network has batch norm: init returned \(params, state\); pass both"):
+        net.apply(both, x)
+    with pytest.raises(ValueError, match=r"this network has batch norm: init returned \(params, state\); pass both"):
+        backprop.loss(net, "quadratic", both, x, jnp.zeros((4, 3), jnp.float32))
+
+
+def test_batch_norm_apply_without_state_says_what_happened():
+    net = nn.MLP((4, 5, 3), norm="batch")
+    params, _ = net.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"this network has batch norm: init returned \(params, state\); pass both"):
+        net.apply(params, jnp.ones((2, 4), jnp.float32))
+
+
+def test_batch_norm_apply_result_passed_as_output_says_what_happened():
+    net = nn.MLP((4, 5, 3), norm="batch", output="softmax")
+    params, state = net.init(jax.random.key(0))
+    pair = net.apply(params, jnp.ones((2, 4), jnp.float32), state)
+    with pytest.raises(ValueError, match=r"output is a pair \(out, state\): the network has batch norm"):
+        costs.accuracy(pair, jnp.array([0, 1], jnp.int32))
+
+
+# ----------------------------------------------------------------------------
+# schedules
+# ----------------------------------------------------------------------------
+
+
+ALL_SCHEDULES = {
+    "constant": schedules.constant(0.1),
+    "linear": schedules.linear(0.1, 0.01, 10),
+    "power_law": schedules.power_law(0.1, 5.0),
+    "exponential_decay": schedules.exponential_decay(0.1, 5.0, 0.9),
+    "cosine_decay": schedules.cosine_decay(0.1, 10),
+    "warmup": schedules.warmup(0.1, 5),
+    "join": schedules.join([0.1, 0.01], [5]),
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_SCHEDULES))
+def test_a_negative_step_is_an_error_and_a_traced_one_reads_as_step_0(name):
+    eta = ALL_SCHEDULES[name]
+    with pytest.raises(ValueError, match="step must be a count of updates >= 0, got -3"):
+        eta(-3)
+    assert float(jax.jit(eta)(jnp.int32(-3))) == float(eta(0))
+
+
+@pytest.mark.parametrize("bad, match", [(lambda t: 1.0 - t.astype(jnp.float32) / 8, r"got -0.125 at step 9"), (lambda t: jnp.where(t == 7, jnp.nan, 0.1), "got nan at step 7")])
+def test_check_names_the_first_step_of_a_users_schedule_with_a_bad_rate(bad, match):
+    with pytest.raises(ValueError, match="schedule must return finite rates >= 0, " + match):
+        schedules.check(bad, 20)
+    assert schedules.check(schedules.linear(0.1, 0.0, 10), 20) is not None
+
+
+def test_scale_rejects_a_schedule_with_a_bad_rate_where_it_is_concrete():
+    params = {"W": jnp.ones((2, 2), jnp.float32)}
+    with pytest.raises(ValueError, match=r"rate schedule must return a finite rate >= 0 .*got -0.1 at step 0"):
+        optim.sgd(lambda t: -0.1).init(params)
+    opt = optim.sgd(lambda t: jnp.where(t >= 1, -0.1, 0.1))
+    state = opt.init(params)
+    with pytest.raises(ValueError, match=r"at step 1"):  # eager update: the next rate is known and bad
+        opt.update(params, state, params)
+
+
+def test_a_nan_rate_inside_jit_makes_the_update_nan():
+    params = {"W": jnp.ones((2, 2), jnp.float32)}
+    opt = optim.sgd(lambda t: jnp.where(t >= 1, jnp.nan, 0.1))
+    state = opt.init(params)
+    step = jax.jit(opt.update)
+    u, state = step(params, state, params)
+    assert np.isfinite(np.asarray(u["W"])).all()
+    u, state = step(params, state, params)
+    assert np.isnan(np.asarray(u["W"])).all()
+
+
+# ----------------------------------------------------------------------------
+# standardization and weight decay
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_standardize_fit_rejects_a_non_finite_feature_naming_the_first_bad_row(value):
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    x[2, 1] = value
+    x[3, 0] = value
+    with pytest.raises(ValueError, match=rf"x must be finite: row 2 holds {value} in feature 1 \(2 rows"):
+        norm.standardize.fit(x)
+
+
+def test_standardize_fit_inside_jit_gives_nan_statistics_not_a_unit_std():
+    x = jnp.asarray(np.arange(12, dtype=np.float32).reshape(4, 3)).at[2, 1].set(jnp.nan)
+    stats = jax.jit(norm.standardize.fit)(x)
+    assert np.isnan(float(stats.std[1])) and np.isnan(float(stats.mean[1]))
+    assert np.isfinite(np.asarray(stats.std)[[0, 2]]).all()
+
+
+def test_adamw_default_mask_decays_every_matrix_whatever_its_key():
+    params = {"kernel": jnp.ones((2, 3), jnp.float32), "bias": jnp.ones((3,), jnp.float32)}
+    opt = optim.add_decayed_weights(0.5)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    updates, _ = opt.update(zeros, opt.init(params), params)
+    np.testing.assert_array_equal(np.asarray(updates["kernel"]), 0.5)
+    np.testing.assert_array_equal(np.asarray(updates["bias"]), 0.0)
+    # adamw on the same tree: the kernel shrinks beyond Adam's step, the bias does not
+    adamw, adam = optim.adamw(0.1, weight_decay=0.5), optim.adam(0.1)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    uw, _ = adamw.update(grads, adamw.init(params), params)
+    ua, _ = adam.update(grads, adam.init(params), params)
+    np.testing.assert_allclose(np.asarray(uw["kernel"] - ua["kernel"]), -0.1 * 0.5, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(uw["bias"]), np.asarray(ua["bias"]))
