@@ -133,13 +133,13 @@ def _part_c(quick: bool, seed: int):
         x_all, y_all = data.load("fashion_mnist", "test", download=False, progress=False)
         train_set, val, test = (x_all[:2000], y_all[:2000]), (x_all[2000:3000], y_all[2000:3000]), \
             (x_all[8000:], y_all[8000:])
-        epochs, n_seeds, grid_take = 6, 3, (2, 3)
+        epochs, n_seeds, grid_take = 6, 5, (2, 3)
     else:
         x_all, y_all = data.load("fashion_mnist", "train", download=False, progress=False)
         train_set, val = (x_all[:10_000], y_all[:10_000]), (x_all[50_000:55_000], y_all[50_000:55_000])
         test = data.load("fashion_mnist", "test", download=False, progress=False)
         epochs, n_seeds, grid_take = 8, 5, (0, 1, 2, 3, 4)
-    batch = 50
+    batch = 20 if quick else 50
     net = nn.MLP((784, 100, 10), hidden="relu", output="softmax")
     key = jax.random.key(seed)
     out = {}
