@@ -13,7 +13,8 @@ is the same program on each.
 
 This module holds what that needs beyond the mesh (:mod:`fnn.parallel`):
 
-- :func:`initialize`: the runtime, with gloo as the collectives of CPU
+- :func:`initialize` (and :func:`maybe_initialize`, for command-line flags
+  that may be absent): the runtime, with gloo as the collectives of CPU
   devices (so two CPU processes on one machine can all-reduce) and short,
   explicit timeouts: a process that dies makes the others fail after
   ``heartbeat_timeout_s`` instead of waiting forever;
@@ -49,7 +50,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-__all__ = ["initialize", "is_writer", "check_agree", "fingerprint", "barrier", "parse_address"]
+__all__ = ["initialize", "maybe_initialize", "is_writer", "check_agree", "fingerprint", "barrier", "parse_address"]
 
 _U32 = 2**32
 
@@ -119,6 +120,48 @@ def initialize(
         shutdown_timeout_seconds=shutdown_timeout_s,
         coordinator_bind_address=bind_address,
     )
+
+
+def maybe_initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    auto: bool = False,
+    **timeouts: int,
+) -> bool:
+    """:func:`initialize` when asked to (e.g. by command-line flags); whether it did.
+
+    Given any of ``coordinator``, ``num_processes``, ``process_id``, all three
+    are needed. Given none: with ``auto`` JAX detects them (SLURM, Open MPI,
+    cloud TPU; ``ValueError`` if it finds no cluster), without it nothing is
+    started and this process trains alone (returns False). ``timeouts``:
+    :func:`initialize`'s ``timeout_s``, ``heartbeat_timeout_s``, ``shutdown_timeout_s``.
+    """
+    if not isinstance(auto, bool):
+        raise TypeError(f"auto must be a bool, got {auto!r}")
+    unknown = set(timeouts) - {"timeout_s", "heartbeat_timeout_s", "shutdown_timeout_s"}
+    if unknown:
+        raise TypeError(f"unexpected arguments {sorted(unknown)} (timeouts: timeout_s, heartbeat_timeout_s, shutdown_timeout_s)")
+    given = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
+    if all(v is None for v in given.values()):
+        if not auto:
+            return False
+        try:
+            initialize(**timeouts)
+        except ValueError as err:
+            raise ValueError(
+                f"auto found no cluster to join (JAX detects SLURM, Open MPI and cloud TPU): {err}; "
+                "give coordinator, num_processes and process_id"
+            ) from None
+        return True
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"{missing[0]} must be given too: coordinator, num_processes and process_id go together, "
+            f"got {', '.join(f'{k}={v!r}' for k, v in given.items())}"
+        )
+    initialize(coordinator, num_processes, process_id, **timeouts)
+    return True
 
 
 def is_writer() -> bool:

@@ -320,6 +320,18 @@ def test_initialize_rejects_bad_arguments_before_starting_anything(kwargs, error
         distributed.initialize(**kwargs)
 
 
+def test_maybe_initialize_starts_nothing_without_flags_and_needs_all_three():
+    from fnn import distributed
+
+    assert distributed.maybe_initialize() is False
+    with pytest.raises(ValueError, match="process_id must be given too"):
+        distributed.maybe_initialize("127.0.0.1:1234", 2)
+    with pytest.raises(ValueError, match="coordinator must be given too"):
+        distributed.maybe_initialize(num_processes=2, process_id=0)
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        distributed.maybe_initialize(timeout=3)
+
+
 def test_process_local_in_one_process_is_the_plain_run_and_needs_devices():
     import jax
 
