@@ -103,18 +103,14 @@ def _sources(md5: Sequence[str], sha256: Sequence[str]) -> dict[str, Source]:
     return {k: Source(f, m, s, (), h) for k, f, m, s, h in zip(_KEYS, names, md5, shapes, sha256)}
 
 
-#: The files of each dataset: the publisher's MD5 of the ``.gz`` (the ones
-#: torchvision checks) and the SHA-256 of the decompressed file.
-#:
-#: MNIST's SHA-256 are those of ``../shared/data/README.md``, recomputed here
-#: from its files. Fashion-MNIST's were computed from the Debian package's
-#: files (``gzip -dc FILE | sha256sum``) and cross-checked against the
-#: publisher's MD5: Debian's ``.gz`` keep the publisher's deflate streams and
-#: only rewrite the gzip header (no file name, a 2020 mtime; 24/23 bytes
-#: shorter), and restoring the publisher's header (FNAME = the file name without
-#: ``.gz``, mtime 2017-08-31 10:50:06 UTC for the training files, 10:50:27 UTC
-#: for the test files, XFL 0, OS 3) gives back, byte for byte, files whose MD5 are
-#: the four below (see ``tests/test_data.py``).
+#: The files of each dataset: the publisher's MD5 of the ``.gz`` (the ones torchvision
+#: checks) and the SHA-256 of the decompressed file. MNIST's SHA-256: those of
+#: ``../shared/data/README.md``, recomputed from its files. Fashion-MNIST's: computed from
+#: the Debian package's files (``gzip -dc FILE | sha256sum``) and cross-checked: Debian's
+#: ``.gz`` keep the publisher's deflate streams under a rewritten header (no file name, a
+#: 2020 mtime), and restoring the publisher's header (FNAME, mtime 2017-08-31 10:50:06 UTC
+#: for the training files, 10:50:27 UTC for the test files) reproduces the four publisher
+#: MD5 below byte for byte (``tests/test_data.py``).
 DATASETS: dict[str, dict[str, Source]] = {
     "mnist": _sources(
         (
@@ -250,8 +246,7 @@ def _check_data_dir(name: str, folder: pathlib.Path, sources: Mapping[str, Sourc
         return  # the missing files are downloaded into data_dir
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"data_dir must be a folder holding the four {name} IDX files, "
-            f"got {_dir_state(folder, sources)}; "
+            f"data_dir must be a folder holding the four {name} IDX files, got {_dir_state(folder, sources)}; "
             "pass an existing folder, pass download=True to download into it, or omit data_dir to search "
             f"${_ENV_DIR}, the user cache and the system folders"
         )
@@ -419,6 +414,38 @@ _SPLITS = ("train", "validation", "test")
 _UNIT_PIXELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
+def _check_split(split: Any, validation: Any, n_train: int) -> None:
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {list(_SPLITS)}, got {split!r}")
+    if isinstance(validation, bool) or not isinstance(validation, (int, np.integer)):
+        raise TypeError(f"validation must be an int, got {validation!r}")
+    if not 0 <= validation < n_train:
+        raise ValueError(
+            f"validation must be an int in [0, {n_train}) (examples held out of the training set), "
+            f"got {validation}"
+        )
+    if split == "validation" and validation == 0:
+        raise ValueError(
+            "split='validation' needs validation > 0 (e.g. validation=10_000 for Nielsen's "
+            "50,000/10,000 split), got validation=0"
+        )
+
+
+def _find_or_download(name, data_dir, download, mirrors, sources, progress) -> dict[str, pathlib.Path]:
+    # Private: arguments checked by load.
+    paths, dirs = _locate(name, data_dir, sources, download)
+    if paths is not None:
+        return paths
+    if not download:
+        raise _not_found(name, dirs, sources, None)
+    try:
+        return _download(name, data_dir, mirrors, sources, progress)
+    except FileNotFoundError as err:
+        where = "" if data_dir is None else _dir_state(dirs[0][0], sources) + "; "
+        attempts = f"Download failed ({where}nothing was loaded from elsewhere): {err}\n"
+        raise _not_found(name, dirs, sources, attempts) from err
+
+
 def load(
     name: str,
     split: str = "train",
@@ -458,34 +485,10 @@ def load(
     provide them) or ``data_dir`` lacks some (naming the missing ones).
     """
     name = _check_name(name)
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {list(_SPLITS)}, got {split!r}")
     sources = _check_sources(name, sources)
     n_train = sources["train_images"].shape[0]
-    if isinstance(validation, bool) or not isinstance(validation, (int, np.integer)):
-        raise TypeError(f"validation must be an int, got {validation!r}")
-    if not 0 <= validation < n_train:
-        raise ValueError(
-            f"validation must be an int in [0, {n_train}) (examples held out of the training set), "
-            f"got {validation}"
-        )
-    if split == "validation" and validation == 0:
-        raise ValueError(
-            "split='validation' needs validation > 0 (e.g. validation=10_000 for Nielsen's "
-            "50,000/10,000 split), got validation=0"
-        )
-
-    paths, dirs = _locate(name, data_dir, sources, download)
-    if paths is None:
-        if not download:
-            raise _not_found(name, dirs, sources, None)
-        try:
-            paths = _download(name, data_dir, mirrors, sources, progress)
-        except FileNotFoundError as err:
-            where = "" if data_dir is None else _dir_state(dirs[0][0], sources) + "; "
-            attempts = f"Download failed ({where}nothing was loaded from elsewhere): {err}\n"
-            raise _not_found(name, dirs, sources, attempts) from err
-
+    _check_split(split, validation, n_train)
+    paths = _find_or_download(name, data_dir, download, mirrors, sources, progress)
     part = "test" if split == "test" else "train"
     images = _read_checked(paths[f"{part}_images"], sources[f"{part}_images"], f"{part}_images")
     labels = _read_checked(paths[f"{part}_labels"], sources[f"{part}_labels"], f"{part}_labels")
