@@ -350,3 +350,46 @@ def test_process_local_in_one_process_is_the_plain_run_and_needs_devices():
         train.fit(*args, key=jax.random.key(0), progress=False, process_local=True)
     with pytest.raises(TypeError, match="process_local must be a bool"):
         train.fit(*args, key=jax.random.key(0), progress=False, devices=jax.devices(), process_local=1)
+
+
+# --------------------------------------------------------------------------
+# the command line: fnn train on two processes
+
+
+def _cli_has_process_flags() -> bool:
+    from fnn import cli
+
+    return "--coordinator" in cli.build_parser().format_help() or any(
+        "--coordinator" in a.option_strings
+        for sub in cli.build_parser()._subparsers._group_actions[0].choices.values()
+        for a in sub._actions
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _cli_has_process_flags(), reason="fnn train has no --coordinator/--num-processes/--process-id")
+def test_fnn_train_on_two_processes_equals_one_process_and_only_process_0_writes(tmp_path):
+    flags = ["train", "--dataset", "synthetic", "--sizes", "784,32,10", "--epochs", "2", "--batch-size", "32",
+             "--devices", "0", "--no-progress"]
+    port = _free_port()
+    two = [flags + ["--out", str(tmp_path / "two"), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                    "--process-id", str(i)] for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-m", "fnn.cli", *a], cwd=tmp_path, env=_env(2), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) for a in two]
+    try:
+        outs = [p.communicate(timeout=TIMEOUT_S) for p in procs]
+    finally:
+        _kill(procs)
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    printed = ["\n".join(line for line in o[0].splitlines() if not line.startswith("[Gloo]")) for o in outs]
+    assert "run saved to" in printed[0] and printed[1] == ""  # process 1 prints (and writes) nothing
+    one = subprocess.run([sys.executable, "-m", "fnn.cli", *flags, "--out", str(tmp_path / "one")], cwd=tmp_path,
+                         env=_env(4), text=True, capture_output=True, timeout=TIMEOUT_S)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    h2, h1 = (json.loads((tmp_path / r / "history.json").read_text()) for r in ("two", "one"))
+    np.testing.assert_allclose(h2["cost"], h1["cost"], rtol=RTOL)
+    np.testing.assert_allclose(h2["val_cost"], h1["val_cost"], rtol=RTOL)
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert (config["devices"], config["processes"]) == (4, 2)
