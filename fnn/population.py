@@ -191,10 +191,11 @@ def _member_epoch_fn(step: Callable, batch_size: int, check_params: bool) -> Cal
     return epoch
 
 
-def _population_epoch(net, cost, optimizer, grad, batch_size, mesh, check_params: bool = False):
+def _population_epoch(net, cost, optimizer, grad, batch_size, mesh, check_params: bool = False,
+                      precision: str = "float32"):
     """The jitted population epoch ``(states, diverged, x, y) -> (states, diverged, Metrics)``
     (nothing donated: an epoch in which a member diverges is run again from its start)."""
-    member_epoch = _member_epoch_fn(_train._step_fn(net, cost, optimizer, grad), batch_size, check_params)
+    member_epoch = _member_epoch_fn(_train._step_fn(net, cost, optimizer, grad, precision), batch_size, check_params)
     run = jax.vmap(member_epoch, in_axes=(0, 0, None, None))
     kwargs: dict[str, Any] = {}
     if mesh is not None:
@@ -239,6 +240,7 @@ def fit_population(
     dtype: DTypeLike = jnp.float32,
     diverged: ArrayLike | None = None,
     process_local: bool = False,
+    precision: str = "float32",
 ) -> tuple[TrainState, dict[str, Any]]:
     """Train ``P`` networks at once — seeds x hyperparameters — as one compiled, vmapped epoch.
 
@@ -265,6 +267,7 @@ def fit_population(
         ``diverged`` is passed along too.
       diverged: with ``states``, the previous ``history["diverged"]``: members
         that diverged stay frozen (without it they would be tried again).
+      precision: ``"float32"`` or ``"bfloat16"``, as for :func:`fnn.train.fit`.
       process_local: as for :func:`fnn.train.fit` (several processes, each
         passing its own rows of ``train``). Over several processes the
         population axis is sharded over every process's devices; the
@@ -280,7 +283,8 @@ def fit_population(
       one number per epoch, and ``"diverged"`` is a ``(P,)`` int array: the
       number of each member's first update that was not applied, or -1.
     """
-    args = _train._check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback)
+    args = _train._check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices,
+                              callback, precision)
     net, mesh = args.net, args.mesh
     if (keys is None) == (states is None):
         raise ValueError(
@@ -302,7 +306,8 @@ def fit_population(
     states = _train._own_copy(states, sharding)
     frozen = _parallel.put(jnp.asarray(frozen, jnp.int32), sharding)
 
-    make = lambda check: _population_epoch(net, args.cost, args.optimizer, args.grad, args.batch_size, mesh, check)  # noqa: E731
+    make = lambda check: _population_epoch(  # noqa: E731
+        net, args.cost, args.optimizer, args.grad, args.batch_size, mesh, check, args.precision)
     compiled, compile_s = _train._compile(make(False), states, frozen, x, y)
     exact: list[Any] = []  # the epoch with the full check, compiled when first needed
     history = _train._empty_history(compile_s)

@@ -117,6 +117,11 @@ __all__ = [
 ]
 
 GRAD_METHODS = ("backprop", "autodiff")
+#: Precision policies: ``"float32"`` computes in the parameters' dtype;
+#: ``"bfloat16"`` keeps parameters, optimizer state and batch-norm statistics
+#: in their dtype (float32) and runs the forward and backward passes — matrix
+#: products, activations, BP1-BP4 or jax.grad — in bfloat16.
+PRECISIONS = ("float32", "bfloat16")
 
 
 class TrainState(NamedTuple):
@@ -176,6 +181,12 @@ def _check_optimizer(optimizer: Any) -> Any:
         "optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)) or an object with "
         f"init(params) and update(grads, state, params) methods, got {type(optimizer).__name__}"
     )
+
+
+def _check_precision(precision: Any) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return precision
 
 
 def _check_grad(grad: Any) -> str:
@@ -302,8 +313,17 @@ def _rate(opt_state: Any) -> Array:
         return jnp.full((), jnp.nan, jnp.float32)
 
 
-def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str) -> Callable:
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str, precision: str = "float32") -> Callable:
     """The pure (unjitted) step ``(state, x, y) -> (state, Metrics)``.
+
+    ``precision="bfloat16"`` (mixed precision): the parameters, the batch-norm
+    statistics and the batch are cast to bfloat16 for the forward and backward
+    pass, and the gradient and the new statistics back to the parameters'
+    dtype, so the update and the optimizer's state stay in float32.
 
     With ``live`` (a boolean scalar, for populations) it returns ``(state,
     Metrics, ok)``: the update is applied only if ``ok = live & isfinite(C)``
@@ -314,15 +334,18 @@ def _step_fn(net: MLP, cost: _costs.Cost, optimizer: _optim.Transform, grad: str
     """
 
     def step(state: TrainState, x: Array, y: Array, live: Array | None = None, check_params: bool = False):
-        x = x.astype(jax.tree_util.tree_leaves(state.params)[0].dtype)
-        value, grads, net_state = _backprop.value_grad_and_state(
-            net, cost, state.params, state.net_state, x, y, method=grad
-        )
+        dtype = jax.tree_util.tree_leaves(state.params)[0].dtype
+        compute = jnp.bfloat16 if precision == "bfloat16" else dtype
+        w, net_state = _cast_floats(state.params, compute), _cast_floats(state.net_state, compute)
+        x = x.astype(compute)
+        y = y.astype(compute) if jnp.issubdtype(y.dtype, jnp.floating) else y
+        value, grads, net_state = _backprop.value_grad_and_state(net, cost, w, net_state, x, y, method=grad)
+        grads, net_state = _cast_floats(grads, dtype), _cast_floats(net_state, dtype)  # no-ops at float32
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = _optim.apply_updates(state.params, updates)
         # The same forward pass the gradient computed (XLA merges the duplicate):
         # the batch accuracy costs an argmax, not a second forward pass.
-        out = net.forward(state.params, x, state.net_state, train=True).z[-1]
+        out = net.forward(w, x, _cast_floats(state.net_state, compute), train=True).z[-1]
         metrics = Metrics(
             cost=value.astype(jnp.float32),
             accuracy=_costs.accuracy(out, y),
@@ -345,6 +368,7 @@ def make_step(
     optimizer: _optim.Transform,
     grad: str = "backprop",
     devices: Sequence[Any] | Mesh | None = None,
+    precision: str = "float32",
 ) -> Callable[[TrainState, ArrayLike, ArrayLike], tuple[TrainState, Metrics]]:
     """A jitted, pure training step ``step(state, x, y) -> (state, metrics)``.
 
@@ -362,10 +386,11 @@ def make_step(
     cost = _costs.get(cost)
     optimizer = _check_optimizer(optimizer)
     grad = _check_grad(grad)
+    precision = _check_precision(precision)
     mesh = _parallel.mesh(devices)
 
     def step(state, x, y):
-        return _step_fn(net, cost, optimizer, grad)(state, x, y)
+        return _step_fn(net, cost, optimizer, grad, precision)(state, x, y)
 
     if mesh is None:
         jitted = jax.jit(step)
@@ -422,6 +447,7 @@ def make_epoch(
     grad: str = "backprop",
     devices: Sequence[Any] | Mesh | None = None,
     donate: bool = False,
+    precision: str = "float32",
 ) -> Callable[[TrainState, Array, Array], tuple[TrainState, Metrics]]:
     """One epoch as one jitted ``lax.scan``: ``epoch(state, x, y) -> (state, metrics)``.
 
@@ -435,12 +461,14 @@ def make_epoch(
 
     ``donate=True`` lets XLA reuse the input state's buffers for the output
     (the state passed in is then invalid); :func:`fit` does so.
-    ``devices``: data parallel, as in :func:`make_step`.
+    ``devices``: data parallel, as in :func:`make_step`; ``precision``: see
+    :data:`PRECISIONS`.
     """
     net = _check_net(net)
     cost = _costs.get(cost)
     optimizer = _check_optimizer(optimizer)
     grad = _check_grad(grad)
+    precision = _check_precision(precision)
     batch_size = check_int(batch_size, "batch_size", 1)
     if not isinstance(donate, bool):
         raise TypeError(f"donate must be a bool, got {donate!r}")
@@ -451,7 +479,7 @@ def make_epoch(
         )
 
     def epoch(state, x, y):
-        step = _step_fn(net, cost, optimizer, grad)
+        step = _step_fn(net, cost, optimizer, grad, precision)
         return _run_epoch(step, batch_size, mesh, state, x, y)
 
     kwargs: dict[str, Any] = {"donate_argnums": (0,)} if donate else {}
@@ -597,9 +625,11 @@ class _Args(NamedTuple):
     epochs: int
     batch_size: int
     mesh: _parallel.DeviceMesh | None
+    precision: str = "float32"
 
 
-def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback) -> _Args:
+def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback,
+                precision: str = "float32") -> _Args:
     """Validate everything :func:`fit` and :func:`fit_population` share (public boundary)."""
     net = _check_net(net)
     cost = _costs.get(cost)
@@ -618,7 +648,8 @@ def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, gra
         raise TypeError(f"progress must be a bool, got {progress!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    return _Args(net, cost, optimizer, grad, x, y, validation, epochs, batch_size, _parallel.mesh(devices))
+    return _Args(net, cost, optimizer, grad, x, y, validation, epochs, batch_size, _parallel.mesh(devices),
+                 _check_precision(precision))
 
 
 def _place_data(args: _Args, dtype: Any, process_local: bool = False) -> tuple[Array, Array, tuple[Array, Array] | None]:
@@ -820,6 +851,7 @@ def fit(
     state: TrainState | None = None,
     dtype: DTypeLike = jnp.float32,
     process_local: bool = False,
+    precision: str = "float32",
 ) -> tuple[TrainState, dict[str, list]]:
     """Train ``net`` by mini-batch gradient descent for ``epochs`` epochs.
 
@@ -853,13 +885,17 @@ def fit(
         naming the old and new values), and a schedule is evaluated at the
         state's step count.
       dtype: parameter dtype for a fresh state (float32).
+      precision: ``"float32"`` or ``"bfloat16"`` (mixed precision: parameters
+        and optimizer state in ``dtype``, forward and backward passes in
+        bfloat16; see :data:`PRECISIONS`). Evaluation runs in ``dtype``.
       process_local: several processes (see "Multi-host" in the module
         docstring): ``train`` holds only this process's rows (the same number
         in every process, a multiple of its devices in ``devices``); the
         training set is the concatenation of all processes' rows in process
         order, assembled with ``jax.make_array_from_process_local_data`` and
         then replicated on every device (one all-gather; the epoch runs as
-        without it). ``False``: every process passes the whole training set.
+        without it; ``batch_size`` is checked against this process's rows).
+        ``False``: every process passes the whole training set.
         ``validation`` is always the whole set. Needs ``devices``.
 
     Returns:
@@ -877,7 +913,8 @@ def fit(
         validation cost is NaN; the message names the step (counting from 1
         over the whole run) and the epoch.
     """
-    args = _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback)
+    args = _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback,
+                       precision)
     net, mesh = args.net, args.mesh
     _parallel.check_divisible(args.batch_size, mesh, "batch_size", "")
     process_local = _check_process_local(process_local, mesh, args.x.shape[0])
@@ -895,7 +932,7 @@ def fit(
     state = _own_copy(state, mesh.replicated if mesh is not None else None)
 
     epoch_fn = make_epoch(net, args.cost, args.optimizer, args.batch_size, grad=args.grad,
-                          devices=mesh.mesh if mesh else None, donate=True)
+                          devices=mesh.mesh if mesh else None, donate=True, precision=args.precision)
     compiled, compile_s = _compile(epoch_fn.jitted, state, x, y)
     history = _empty_history(compile_s)
     nb, start_step = x.shape[0] // args.batch_size, int(state.step)
