@@ -25,6 +25,7 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear", "exponential")
 NORMS = ("none", "batch", "layer")
 GRADS = ("backprop", "autodiff")
+PRECISIONS = ("float32", "bfloat16")
 
 #: The default recipe (``fnn train`` with no arguments).
 DEFAULTS: dict[str, Any] = {
@@ -52,7 +53,8 @@ MAX_SEED = 2**63 - 1
 #: Keys a config must hold (``fnn evaluate`` reads them from ``config.json``) and optional ones.
 REQUIRED = ("dataset", "sizes", "hidden", "output", "cost", "optimizer", "rate", "schedule",
             "batch_size", "epochs", "norm")
-OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": 1e-2, "grad": "backprop", "devices": 1, "seed": 0}
+OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": 1e-2, "grad": "backprop", "devices": 1, "seed": 0,
+            "precision": "float32"}
 
 
 class UsageError(Exception):
@@ -134,6 +136,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_int_type, default=DEFAULTS["batch_size"], help="mini-batch size m")
     p.add_argument("--epochs", type=_int_type, default=DEFAULTS["epochs"], help="number of epochs")
     p.add_argument("--grad", default="backprop", help="backprop (BP1-BP4 by hand) or autodiff (jax.grad)")
+    p.add_argument("--precision", default="float32",
+                   help="float32, or bfloat16 (mixed precision: parameters and optimizer state in float32, "
+                   "forward and backward passes in bfloat16)")
     p.add_argument("--devices", type=_int_type, default=1, help="data parallel over this many devices (0: all)")
     p.add_argument("--seed", type=_int_type, default=DEFAULTS["seed"],
                    help=f"seed of the initialization and shuffles, in [0, {MAX_SEED}]")
@@ -158,6 +163,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output, "cost": args.cost, "optimizer": args.optimizer, "rate": args.rate,
         "schedule": args.schedule, "momentum": args.momentum, "weight_decay": args.weight_decay,
         "batch_size": args.batch_size, "epochs": args.epochs, "norm": args.norm, "grad": args.grad,
+        "precision": args.precision,
         "devices": args.devices, "seed": args.seed,
     }
     return check_config(cfg, devices_may_be_zero=True)
@@ -216,7 +222,7 @@ def check_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> d
         raise UsageError("--sizes", f"must be a list of at least two positive integers, got {sizes!r}")
     for key, allowed in (("hidden", activations.names()), ("output", activations.names()),
                          ("cost", costs.names()), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                         ("norm", NORMS), ("grad", GRADS)):
+                         ("norm", NORMS), ("grad", GRADS), ("precision", PRECISIONS)):
         _choice(cfg, key, tuple(allowed))
     _number(cfg, "rate")
     _number(cfg, "weight_decay")

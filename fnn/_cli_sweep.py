@@ -204,6 +204,7 @@ def _fit(cfg: dict, ds: Any, devices: list, progress: bool):
     states, history = train.fit_population(
         net, cfg["cost"], optimizer, (x, y), cfg["epochs"], cfg["batch_size"], keys, hyperparams=hyper,
         validation=ds.validation, grad=cfg["grad"], progress=progress, devices=devices if len(devices) > 1 else None,
+        precision=cfg["precision"],
     )
     train_s = time.perf_counter() - t0
     import jax.numpy as jnp

@@ -254,7 +254,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, progress: bool):
     t0 = time.perf_counter()
     state, history = train.fit(
         net, cfg["cost"], optimizer, (x, y), epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        key=jax.random.key(cfg["seed"]), validation=ds.validation, grad=cfg["grad"],
+        key=jax.random.key(cfg["seed"]), validation=ds.validation, grad=cfg["grad"], precision=cfg["precision"],
         progress=progress, devices=devices if len(devices) > 1 else None,
     )
     train_s = time.perf_counter() - t0

@@ -174,6 +174,7 @@ def _file_in_the_way(tmp_path):
 
 BAD_TRAIN = [
     (["--momentum", "1.5", "--optimizer", "momentum"], "argument --momentum: must be a number in [0, 1), got 1.5"),
+    (["--precision", "float16"], "argument --precision: must be one of float32, bfloat16, got 'float16'"),
     (["--momentum", "0.5"], "argument --momentum: applies to --optimizer sgd or momentum, got --optimizer adam"),
     (["--seed", str(2**70)], f"argument --seed: must be an integer in [0, {2**63 - 1}], got {2**70}"),
     (["--seed", "-1"], "argument --seed: must be an integer in [0,"),
