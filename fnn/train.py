@@ -945,6 +945,7 @@ def fit(
         dt = time.perf_counter() - t0
         current[0] = new
         _raise_if_diverged(costs_np, new, start_step, e, nb)
+        _raise_if_negative_rate(np.asarray(metrics.rate), start_step, e, nb)
         record = {
             "epoch": e,
             "step": start_step + e * nb,
@@ -970,6 +971,18 @@ def fit(
 
     _run_epochs(args.epochs, progress, one_epoch, callback, history)
     return current[0], history
+
+
+def _raise_if_negative_rate(rates: np.ndarray, start_step: int, e: int, nb: int) -> None:
+    """``ValueError`` naming the first step of the epoch whose learning rate was negative (a user's
+    schedule; NaN means the optimizer has no single rate and is not checked)."""
+    bad = np.flatnonzero(rates < 0)
+    if bad.size:
+        step_no = start_step + (e - 1) * nb + int(bad[0]) + 1
+        raise ValueError(
+            f"the learning rate must be >= 0, got {float(rates[bad[0]]):.6g} at step {step_no} (epoch {e} of this run); "
+            "check the schedule with fnn.schedules.check(schedule, n_steps)"
+        )
 
 
 def _raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int, e: int, nb: int) -> None:

@@ -430,3 +430,11 @@ def test_rate_is_nan_when_the_optimizer_has_no_single_scale():
     assert np.isnan(float(m.rate))
     _, hist = train.fit(net, "log_likelihood", opt, (x, y), epochs=1, batch_size=8, state=state, progress=False)
     assert np.isnan(hist["rate"][0]) and np.isfinite(hist["cost"][0])
+
+
+def test_fit_names_the_step_where_a_user_schedule_turns_negative():
+    x, y = _blobs(n=64)
+    net = _net()
+    opt = optim.gd(lambda t: 0.1 - 0.01 * jnp.asarray(t, jnp.float32))  # negative from t = 11, the 12th update
+    with pytest.raises(ValueError, match=r"learning rate must be >= 0, got -0.01 at step 12 \(epoch 2"):
+        train.fit(net, "log_likelihood", opt, (x, y), epochs=3, batch_size=8, key=jax.random.key(0), progress=False)
