@@ -74,3 +74,19 @@ def test_precision_is_validated_naming_the_argument():
         train.fit(net, "log_likelihood", optim.sgd(0.1), (x, y), 1, 8, key=jax.random.key(0), precision="float16")
     with pytest.raises(ValueError, match=r"precision must be one of"):
         train.make_step(net, "log_likelihood", optim.sgd(0.1), precision="half")
+
+
+@pytest.mark.slow
+def test_bfloat16_default_recipe_on_fashion_mnist_is_within_half_a_point_of_float32(tmp_path, capsys):
+    # The README's main job (fnn train's defaults), once per precision: test accuracy within 0.5 points.
+    import json
+
+    from fnn import cli
+
+    acc = {}
+    for p in ("float32", "bfloat16"):
+        assert cli.main(["train", "--precision", p, "--out", str(tmp_path / p), "--no-progress"]) == 0
+        acc[p] = json.loads((tmp_path / p / "history.json").read_text())["test_accuracy"]
+    capsys.readouterr()
+    assert acc["float32"] >= 0.89  # the recipe itself (90.2% measured)
+    assert abs(acc["bfloat16"] - acc["float32"]) <= 0.005, acc
