@@ -109,13 +109,13 @@ def init_params(w: Workload, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray
 # contestants: each returns run_epoch() -> examples processed (blocking)
 
 
-def fnn_epoch(w: Workload, x, y, grad: str) -> Callable[[], int]:
+def fnn_epoch(w: Workload, x, y, grad: str, precision: str = "float32") -> Callable[[], int]:
     net = nn.MLP(w.sizes, hidden=w.hidden, output=w.output)
     opt = optim.gd(w.rate) if w.opt == "sgd" else optim.adam(w.rate)  # gd on mini-batches is plain SGD
     state = train.init_state(net, opt, jax.random.key(0))
     params = tuple({"W": jnp.asarray(W), "b": jnp.asarray(b)} for W, b in init_params(w))
     state = state._replace(params=params, opt_state=opt.init(params))
-    epoch = train.make_epoch(net, w.cost, opt, w.batch, grad=grad, donate=True)
+    epoch = train.make_epoch(net, w.cost, opt, w.batch, grad=grad, donate=True, precision=precision)
     xd, yd = jax.device_put(x), jax.device_put(y)
     box = [state]
     nb = w.n // w.batch
@@ -291,10 +291,10 @@ class MatmulPeak:
     """Float32 GFLOP/s of a jitted ``jnp.dot`` of two ``(n, n)`` matrices; :meth:`sample` is
     called between the contestants' runs, and the best sample is the peak."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, dtype=jnp.float32):
         self.n = n
-        self.a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-        self.b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+        self.a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+        self.b = jax.random.normal(jax.random.key(1), (n, n), dtype)
         self.f = jax.jit(jnp.dot)
         self.f(self.a, self.b).block_until_ready()
         self.best = 0.0
@@ -324,6 +324,8 @@ def bench_row(w: Workload, min_rounds: int, budget_s: float, peak: MatmulPeak) -
         "fnn[autodiff]": fnn_epoch(w, x, y, "autodiff"),
         "plain JAX": plain_jax_epoch(w, x, y),
     }
+    if w.batch >= 128:  # mixed precision where the matrix products dominate
+        contestants["fnn[bp] bf16"] = fnn_epoch(w, x, y, "backprop", "bfloat16")
     try:
         import torch
 
@@ -378,11 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     peak = MatmulPeak(512 if args.quick else 2048)
     peak.sample(3 if args.quick else 10)
+    peak16 = MatmulPeak(512 if args.quick else 2048, jnp.bfloat16)
+    peak16.sample(3 if args.quick else 10)
 
     header = f"{'workload':44} {'contestant':16} {'examples/s':>12} {'GFLOP/s':>8} {'% peak':>7}  fnn[bp] / this  fnn[ad] / this"
     results = [(w, bench_row(w, rounds, budget, peak)) for w in workloads(args.quick)]
     peak.sample(3 if args.quick else 10)
-    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n} matrices, best sample): {peak.best:.1f} GFLOP/s")
+    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n} matrices, best sample): {peak.best:.1f} GFLOP/s; "
+          f"bfloat16: {peak16.best:.1f} GFLOP/s (the bf16 row's % peak is of the bf16 peak)")
     print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} "
           f"(on a shared machine the peers' rows are comparable, the absolute numbers less so)\n")
     print(header)
@@ -392,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             gflops = v * w.flops_per_example / 1e9
             ratio_bp = best["fnn[backprop]"] / v
             ratio_ad = best["fnn[autodiff]"] / v
-            print(f"{w.name:44} {k:16} {v:12,.0f} {gflops:8.1f} {100 * gflops / peak.best:6.1f}%  "
+            ref = peak16.best if k.endswith("bf16") else peak.best
+            print(f"{w.name:44} {k:16} {v:12,.0f} {gflops:8.1f} {100 * gflops / ref:6.1f}%  "
                   f"{ratio_bp:14.2f}x {ratio_ad:14.2f}x")
         print()
     return 0
