@@ -318,7 +318,7 @@ def _figure(widths, results, d1, d2, xt):
     ax.set_xlabel("hidden sigmoid units H")
     ax.set_ylabel("RMS error on the test grid (target units)")
     ax.set_title("(a) 1-D smooth targets: trained vs the construction", fontsize=9)
-    ax.legend(fontsize=6.5, loc="lower left")
+    ax.legend(fontsize=6.5, loc="upper right")
     ax = axes[0, 1]
     for t, (name, col) in enumerate((("sine", "C0"), ("bump", "C1"), ("step", "C2"))):
         r = d2[f"2-D {name}"]

@@ -1,4 +1,4 @@
-"""Experiments on initialization and optimization run in quick mode and no verdict is unexpected.
+"""Experiments on initialization (symmetry, activation and gradient variance) run in quick mode; no verdict is unexpected.
 
 Each experiment writes its JSON and PNG into a temporary folder. Every verdict
 carries a kind (prediction, check or erratum) and an outcome; none may be
@@ -14,12 +14,11 @@ import json
 
 import pytest
 
+from experiment_checks import assert_same_claims_as_full_run
 from experiments._common import KINDS
 
 MINE = ("symmetry", "init_variance", "init_gradients")
-# gd_convergence, momentum, schedules and optimizers are owned by another module's tests as well;
-# they are run here for the outcome only (their kinds are being added).
-OTHERS = ("gd_convergence", "momentum", "schedules", "optimizers")
+# gd_convergence, momentum, schedules and optimizers are tested in tests/test_experiments_c.py.
 
 
 def _run(name, tmp_path):
@@ -43,11 +42,7 @@ def test_experiment_quick_run_has_no_unexpected_outcome_and_every_verdict_a_kind
     record = _run(name, tmp_path)
     assert all(v["kind"] in KINDS for v in record["verdicts"])
     assert all(v["outcome"] != "skipped" for v in record["verdicts"])
-
-
-@pytest.mark.parametrize("name", OTHERS)
-def test_other_experiment_quick_run_has_no_unexpected_outcome(name, tmp_path):
-    _run(name, tmp_path)
+    assert_same_claims_as_full_run(name, record)
 
 
 def test_init_variance_states_both_xavier_errata_then_their_correction(tmp_path):

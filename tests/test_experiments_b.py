@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from experiment_checks import assert_same_claims_as_full_run
 from experiments._common import KINDS
 
 EXPERIMENTS = (
@@ -39,6 +40,7 @@ def test_experiment_quick_run_has_no_unexpected_outcome(name, tmp_path):
     on_disk = json.loads((tmp_path / f"{name}.json").read_text())
     assert on_disk["verdicts"] == record["verdicts"] and on_disk["quick"] is True and on_disk["seed"] == 0
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert_same_claims_as_full_run(name, record)
 
 
 def test_path_count_by_dynamic_programming_is_the_product_of_later_widths():

@@ -7,6 +7,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 
+from experiment_checks import assert_same_claims_as_full_run
 from experiments import perceptron as experiment
 
 
@@ -16,6 +17,7 @@ def test_perceptron_experiment_quick_run_has_every_outcome_as_expected(tmp_path)
     assert not failed, failed
     assert record["agree"] and len(record["verdicts"]) >= 7
     assert {v["kind"] for v in record["verdicts"]} == {"prediction", "check"}
+    assert_same_claims_as_full_run("perceptron", record)
     assert (tmp_path / "perceptron.png").stat().st_size > 10_000
     on_disk = json.loads((tmp_path / "perceptron.json").read_text())
     assert on_disk["verdicts"] == record["verdicts"]

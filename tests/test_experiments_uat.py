@@ -9,14 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiment_checks import assert_no_unexpected, assert_same_claims_as_full_run
 from experiments import uat_boolean, uat_derivatives, universal_approximation
-from experiments._common import KINDS
-
-
-def _no_unexpected(record):
-    bad = [(v["claim"], v["measured"], v["predicted"]) for v in record["verdicts"] if v["outcome"] == "unexpected"]
-    assert not bad, bad
-    assert all(v["kind"] in KINDS for v in record["verdicts"])
 
 
 def test_staircase_construction_error_follows_the_midpoint_formula():
@@ -32,14 +26,16 @@ def test_staircase_construction_error_follows_the_midpoint_formula():
 
 def test_uat_derivatives_quick_run(tmp_path):
     record = uat_derivatives.run(quick=True, seed=0, out_dir=tmp_path)
-    _no_unexpected(record)
+    assert_no_unexpected(record)
+    assert_same_claims_as_full_run("uat_derivatives", record)
     assert (tmp_path / "uat_derivatives.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
 def test_uat_boolean_quick_run(tmp_path):
     record = uat_boolean.run(quick=True, seed=0, out_dir=tmp_path)
-    _no_unexpected(record)
+    assert_no_unexpected(record)
+    assert_same_claims_as_full_run("uat_boolean", record)
     # the exponential-vs-polynomial comparison needs n up to 9: skipped, with its reason, in quick mode
     skipped = [v for v in record["verdicts"] if v["outcome"] == "skipped"]
     assert len(skipped) == 1 and "full mode only" in skipped[0]["skipped_reason"]
