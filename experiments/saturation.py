@@ -55,6 +55,207 @@ def _slope(x, y) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
+def _bp4_one_example(rng: np.random.Generator):
+    """BP4 on one example through ``6 -> 5 -> 3``: dC/dw_jk = z_k delta_j."""
+    verdicts, data = [], {}
+    # 1. BP4 on one example ------------------------------------------------
+    net = nn.MLP((6, 5, 3), hidden="sigmoid", output="sigmoid")
+    params = _host_random.params(net, rng, jnp.float64)
+    z_in = np.geomspace(1e-4, 1.0, 6)
+    x = jnp.asarray(z_in[None, :], jnp.float64)
+    y = jnp.asarray([[0.0, 1.0, 0.0]], jnp.float64)
+    g = jax.jit(lambda p: backprop.grad(net, "quadratic", p, x, y))(params)
+    gW = np.asarray(g[0]["W"])  # (5, 6): dC/dw_jk
+    delta = np.asarray(g[0]["b"])  # (5,): BP3, dC/db_j = delta_j
+    pred = delta[:, None] * z_in[None, :]
+    rel_bp4 = float(np.max(np.abs(gW - pred) / np.abs(pred)))
+    slopes = [_slope(z_in, np.abs(row)) for row in gW]
+    verdicts.append(
+        verdict(
+            "BP4: dC/dw_jk = z_k dC/db_j (max relative error over all first-layer weights)",
+            rel_bp4,
+            0.0,
+            rel_bp4 <= 1e-12,
+            "<= 1e-12 (float64)",
+            SECTION,
+            kind="check",
+        )
+    )
+    verdicts.append(
+        verdict(
+            "BP4: weight gradient proportional to the input unit's activation z_k (log-log slope, worst row)",
+            max(slopes, key=lambda s: abs(s - 1.0)),
+            1.0,
+            all(abs(s - 1.0) <= 1e-6 for s in slopes),
+            "|slope - 1| <= 1e-6 for every hidden unit j",
+            SECTION,
+            kind="check",
+        )
+    )
+    data["bp4_one_example"] = {"z_k": z_in, "dC_dW": gW, "delta": delta, "slopes": slopes}
+    return verdicts, data, {"z_in": z_in, "gW": gW, "delta": delta}
+
+
+def _bp4_training(rng: np.random.Generator, n_tasks: int, gd_steps: int):
+    """BP4 in training: how far each input's weights move under GD vs the input's scale, per random task."""
+    verdicts, data = [], {}
+    # 2. BP4 in training: low-activation inputs learn slowly -------------------
+    # One task draw is noisy (how strongly each feature correlates with the
+    # error delta is random), so the claim is measured on average over
+    # n_tasks independent tasks: data, random teacher hyperplane, student init.
+    scales = np.geomspace(1e-3, 1.0, 8)
+    u = rng.uniform(size=(n_tasks, 256, 8))
+    xs = jnp.asarray(u * scales[None, None, :], jnp.float64)
+    w_teacher = rng.normal(size=(n_tasks, 8))
+    # labels depend on every feature (a random hyperplane through the centre of the cube)
+    ys = jnp.asarray((np.einsum("tnk,tk->tn", u - 0.5, w_teacher) > 0)[:, :, None], jnp.float64)
+    student = nn.MLP((8, 4, 1), hidden="sigmoid", output="sigmoid")
+    p0 = _host_random.stacked_params(student, rng, n_tasks, jnp.float64)
+    opt = optim.gd(0.5)
+
+    def train(p, x_t, y_t):
+        def step(carry, _):
+            p, s = carry
+            gr = backprop.grad(student, "cross_entropy", p, x_t, y_t)
+            upd, s = opt.update(gr, s, p)
+            return (optim.apply_updates(p, upd), s), None
+
+        return jax.lax.scan(step, (p, opt.init(p)), None, length=gd_steps)[0][0]
+
+    p1 = jax.jit(jax.vmap(train))(p0, xs, ys)
+    moved_all = np.linalg.norm(np.asarray(p1[0]["W"] - p0[0]["W"]), axis=1)  # (tasks, inputs k)
+    moved = np.exp(np.mean(np.log(moved_all), axis=0))  # geometric mean over tasks
+    s_train = _slope(scales, moved)
+    per_task = np.array([_slope(scales, m) for m in moved_all])
+    t_mean, t_lo, t_hi = t_interval(per_task)
+    verdicts.append(
+        verdict(
+            f"BP4 in training: after {gd_steps} GD steps, how far input k's weights moved vs its scale "
+            f"(log-log slope per random task, mean over {n_tasks} tasks)",
+            t_mean,
+            1.0,
+            t_lo <= 1.0 <= t_hi,
+            "1 inside the 95% t-interval over tasks (3 decades of input scale; no dependence would give 0)",
+            SECTION,
+            kind="prediction",
+            interval=(t_lo, t_hi),
+            n_seeds=n_tasks,
+        )
+    )
+    data["bp4_training"] = {
+        "input_scale": scales,
+        "weight_change_norm_geometric_mean": moved,
+        "slope": s_train,
+        "slope_of_geometric_mean": s_train,
+        "slope_per_task": per_task,
+        "slope_per_task_mean": float(per_task.mean()),
+        "slope_per_task_sd": float(per_task.std(ddof=1)),
+        "n_tasks": n_tasks,
+    }
+    return verdicts, data, {"scales": scales, "moved": moved, "moved_all": moved_all, "t": (t_mean, t_lo, t_hi)}
+
+
+def _bp1_output(n_sweep: int):
+    """BP1: a saturated sigmoid output unit, its bias gradient over a in [-15, 15]."""
+    verdicts, data = [], {}
+    # 3. BP1: a saturated output unit ----------------------------------------
+    a_sweep = np.linspace(-15.0, 15.0, n_sweep)
+    out_net = nn.MLP((1, 1), output="sigmoid")
+    x1 = jnp.ones((1, 1), jnp.float64)
+    y0 = jnp.zeros((1, 1), jnp.float64)
+
+    def grads_at(a):
+        p = ({"W": jnp.zeros((1, 1), jnp.float64), "b": jnp.reshape(a, (1,))},)
+        gr = backprop.grad(out_net, "quadratic", p, x1, y0)
+        return gr[0]["b"][0], out_net.apply(p, x1)[0, 0]
+
+    gb, z = (np.asarray(v) for v in jax.jit(jax.vmap(grads_at))(jnp.asarray(a_sweep, jnp.float64)))
+    ratio = gb / (z - 0.0)
+    sp = _sigma_prime(a_sweep)
+    rel_bp1 = float(np.max(np.abs(ratio - sp) / sp))
+    verdicts.append(
+        verdict(
+            "BP1: dC/db^L / (z - y) = sigma'(a^L) over a in [-15, 15] (max relative error)",
+            rel_bp1,
+            0.0,
+            rel_bp1 <= 1e-6,
+            "<= 1e-6 (float64; sigma' from e^-|a|/(1+e^-|a|)^2)",
+            SECTION,
+            kind="check",
+        )
+    )
+    g10, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(10.0, jnp.float64)))
+    g0, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(0.0, jnp.float64)))
+    s10 = 1.0 / (1.0 + np.exp(-10.0))
+    pred_ratio = _sigma_prime(np.array(10.0)) * s10 / (0.25 * 0.5)
+    verdicts.append(
+        verdict(
+            "BP1: a saturated wrong output (a = 10, y = 0, error ~1) learns ~4e-4 times as fast as an "
+            "unsaturated one (a = 0, error 0.5): gradient ratio",
+            g10 / g0,
+            float(pred_ratio),
+            abs(g10 / g0 - pred_ratio) <= 1e-6 * pred_ratio,
+            "relative error <= 1e-6; predicted sigma'(10) sigma(10) / (sigma'(0) sigma(0))",
+            SECTION,
+            kind="check",
+        )
+    )
+    data["bp1_output"] = {
+        "a": a_sweep[::5],
+        "dC_db": gb[::5],
+        "z": z[::5],
+        "sigma_prime": sp[::5],
+        "ratio_a10_to_a0": g10 / g0,
+        "note": "curves stored at every 5th point of the sweep",
+    }
+    return verdicts, data, {"a_sweep": a_sweep, "gb": gb, "z": z, "sp": sp}
+
+
+def _bp2_hidden(rng: np.random.Generator, a_sweep: np.ndarray, sp: np.ndarray):
+    """BP2: a hidden unit's weight gradient as its weighted input is swept."""
+    verdicts, data = [], {}
+    # 4. BP2: a saturated hidden unit ------------------------------------------
+    hid = nn.MLP((4, 6, 2), hidden="sigmoid", output="sigmoid")
+    hp = _host_random.params(hid, rng, jnp.float64, std=1.0)
+    xh = jnp.asarray(rng.uniform(0.2, 1.0, size=(1, 4)), jnp.float64)
+    yh = jnp.asarray([[1.0, 0.0]], jnp.float64)
+    j = 2
+    w_j = hp[0]["W"][j]
+
+    def hidden_at(a):
+        # set the bias so that unit j's weighted input is exactly a
+        b = hp[0]["b"].at[j].set(a - jnp.sum(w_j * xh[0]))
+        p = ({"W": hp[0]["W"], "b": b}, hp[1])
+        gr = backprop.grad(hid, "quadratic", p, xh, yh)
+        tr = hid.forward(p, xh)
+        delta2 = tr.z[2] - yh  # dC/dz^L for the quadratic cost ...
+        delta2 = delta2 * tr.z[2] * (1.0 - tr.z[2])  # ... times sigma'(a^L): BP1
+        back = (delta2 @ hp[1]["W"])[0, j]  # (W^{L})^T delta^L, component j
+        return jnp.linalg.norm(gr[0]["W"][j]), jnp.abs(back) * jnp.linalg.norm(xh[0])
+
+    gn, scale = (np.asarray(v) for v in jax.jit(jax.vmap(hidden_at))(jnp.asarray(a_sweep, jnp.float64)))
+    ratio2 = gn / scale
+    rel_bp2 = float(np.max(np.abs(ratio2 - sp) / sp))
+    verdicts.append(
+        verdict(
+            "BP2: a hidden unit's weight gradient = sigma'(a_j) |(W^T delta)_j| ||z_in|| over a_j in [-15, 15]",
+            rel_bp2,
+            0.0,
+            rel_bp2 <= 1e-6,
+            "max relative error <= 1e-6 (float64)",
+            SECTION,
+            kind="check",
+        )
+    )
+    data["bp2_hidden"] = {
+        "a": a_sweep[::5],
+        "grad_norm": gn[::5],
+        "backprop_factor": scale[::5],
+        "sigma_prime": sp[::5],
+    }
+    return verdicts, data, {"gn": gn, "scale": scale}
+
+
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     """Weight-gradient size vs input activation (BP4) and vs sigma'(a) (BP1, BP2)."""
     t_start = time.perf_counter()
@@ -62,190 +263,38 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     n_sweep = 61 if quick else 301
     gd_steps = 50 if quick else 200
     n_tasks = 8 if quick else 32
-    verdicts, data = [], {}
-    with jax.enable_x64(True):
-        # 1. BP4 on one example ------------------------------------------------
-        net = nn.MLP((6, 5, 3), hidden="sigmoid", output="sigmoid")
-        params = _host_random.params(net, rng, jnp.float64)
-        z_in = np.geomspace(1e-4, 1.0, 6)
-        x = jnp.asarray(z_in[None, :], jnp.float64)
-        y = jnp.asarray([[0.0, 1.0, 0.0]], jnp.float64)
-        g = jax.jit(lambda p: backprop.grad(net, "quadratic", p, x, y))(params)
-        gW = np.asarray(g[0]["W"])  # (5, 6): dC/dw_jk
-        delta = np.asarray(g[0]["b"])  # (5,): BP3, dC/db_j = delta_j
-        pred = delta[:, None] * z_in[None, :]
-        rel_bp4 = float(np.max(np.abs(gW - pred) / np.abs(pred)))
-        slopes = [_slope(z_in, np.abs(row)) for row in gW]
-        verdicts.append(
-            verdict(
-                "BP4: dC/dw_jk = z_k dC/db_j (max relative error over all first-layer weights)",
-                rel_bp4,
-                0.0,
-                rel_bp4 <= 1e-12,
-                "<= 1e-12 (float64)",
-                SECTION,
-                kind="check",
-            )
-        )
-        verdicts.append(
-            verdict(
-                "BP4: weight gradient proportional to the input unit's activation z_k (log-log slope, worst row)",
-                max(slopes, key=lambda s: abs(s - 1.0)),
-                1.0,
-                all(abs(s - 1.0) <= 1e-6 for s in slopes),
-                "|slope - 1| <= 1e-6 for every hidden unit j",
-                SECTION,
-                kind="check",
-            )
-        )
-        data["bp4_one_example"] = {"z_k": z_in, "dC_dW": gW, "delta": delta, "slopes": slopes}
+    verdicts, data, plot = [], {}, {"n_tasks": n_tasks, "gd_steps": gd_steps}
+    sections = (
+        lambda: _bp4_one_example(rng),
+        lambda: _bp4_training(rng, n_tasks, gd_steps),
+        lambda: _bp1_output(n_sweep),
+        lambda: _bp2_hidden(rng, plot["a_sweep"], plot["sp"]),
+    )
+    with jax.enable_x64(True):  # the sigmoid's tails go below float32's resolution of 1 - sigma
+        for section in sections:  # in this order: they share rng's stream
+            v, d, p = section()
+            verdicts += v
+            data.update(d)
+            plot.update(p)
+    fig = _figure(plot)
+    data["runtime_s"] = time.perf_counter() - t_start
+    return save(
+        NAME,
+        seed=seed,
+        quick=quick,
+        verdicts=verdicts,
+        data=data,
+        fig=fig,
+        out_dir=out_dir,
+        title="Saturation: gradient size vs input activation (BP4) and sigma' (BP1, BP2)",
+    )
 
-        # 2. BP4 in training: low-activation inputs learn slowly -------------------
-        # One task draw is noisy (how strongly each feature correlates with the
-        # error delta is random), so the claim is measured on average over
-        # n_tasks independent tasks: data, random teacher hyperplane, student init.
-        scales = np.geomspace(1e-3, 1.0, 8)
-        u = rng.uniform(size=(n_tasks, 256, 8))
-        xs = jnp.asarray(u * scales[None, None, :], jnp.float64)
-        w_teacher = rng.normal(size=(n_tasks, 8))
-        # labels depend on every feature (a random hyperplane through the centre of the cube)
-        ys = jnp.asarray((np.einsum("tnk,tk->tn", u - 0.5, w_teacher) > 0)[:, :, None], jnp.float64)
-        student = nn.MLP((8, 4, 1), hidden="sigmoid", output="sigmoid")
-        p0 = _host_random.stacked_params(student, rng, n_tasks, jnp.float64)
-        opt = optim.gd(0.5)
 
-        def train(p, x_t, y_t):
-            def step(carry, _):
-                p, s = carry
-                gr = backprop.grad(student, "cross_entropy", p, x_t, y_t)
-                upd, s = opt.update(gr, s, p)
-                return (optim.apply_updates(p, upd), s), None
-
-            return jax.lax.scan(step, (p, opt.init(p)), None, length=gd_steps)[0][0]
-
-        p1 = jax.jit(jax.vmap(train))(p0, xs, ys)
-        moved_all = np.linalg.norm(np.asarray(p1[0]["W"] - p0[0]["W"]), axis=1)  # (tasks, inputs k)
-        moved = np.exp(np.mean(np.log(moved_all), axis=0))  # geometric mean over tasks
-        s_train = _slope(scales, moved)
-        per_task = np.array([_slope(scales, m) for m in moved_all])
-        t_mean, t_lo, t_hi = t_interval(per_task)
-        verdicts.append(
-            verdict(
-                f"BP4 in training: after {gd_steps} GD steps, how far input k's weights moved vs its scale "
-                f"(log-log slope per random task, mean over {n_tasks} tasks)",
-                t_mean,
-                1.0,
-                t_lo <= 1.0 <= t_hi,
-                "1 inside the 95% t-interval over tasks (3 decades of input scale; no dependence would give 0)",
-                SECTION,
-                kind="prediction",
-                interval=(t_lo, t_hi),
-                n_seeds=n_tasks,
-            )
-        )
-        data["bp4_training"] = {
-            "input_scale": scales,
-            "weight_change_norm_geometric_mean": moved,
-            "slope": s_train,
-            "slope_of_geometric_mean": s_train,
-            "slope_per_task": per_task,
-            "slope_per_task_mean": float(per_task.mean()),
-            "slope_per_task_sd": float(per_task.std(ddof=1)),
-            "n_tasks": n_tasks,
-        }
-
-        # 3. BP1: a saturated output unit ----------------------------------------
-        a_sweep = np.linspace(-15.0, 15.0, n_sweep)
-        out_net = nn.MLP((1, 1), output="sigmoid")
-        x1 = jnp.ones((1, 1), jnp.float64)
-        y0 = jnp.zeros((1, 1), jnp.float64)
-
-        def grads_at(a):
-            p = ({"W": jnp.zeros((1, 1), jnp.float64), "b": jnp.reshape(a, (1,))},)
-            gr = backprop.grad(out_net, "quadratic", p, x1, y0)
-            return gr[0]["b"][0], out_net.apply(p, x1)[0, 0]
-
-        gb, z = (np.asarray(v) for v in jax.jit(jax.vmap(grads_at))(jnp.asarray(a_sweep, jnp.float64)))
-        ratio = gb / (z - 0.0)
-        sp = _sigma_prime(a_sweep)
-        rel_bp1 = float(np.max(np.abs(ratio - sp) / sp))
-        verdicts.append(
-            verdict(
-                "BP1: dC/db^L / (z - y) = sigma'(a^L) over a in [-15, 15] (max relative error)",
-                rel_bp1,
-                0.0,
-                rel_bp1 <= 1e-6,
-                "<= 1e-6 (float64; sigma' from e^-|a|/(1+e^-|a|)^2)",
-                SECTION,
-                kind="check",
-            )
-        )
-        g10, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(10.0, jnp.float64)))
-        g0, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(0.0, jnp.float64)))
-        s10 = 1.0 / (1.0 + np.exp(-10.0))
-        pred_ratio = _sigma_prime(np.array(10.0)) * s10 / (0.25 * 0.5)
-        verdicts.append(
-            verdict(
-                "BP1: a saturated wrong output (a = 10, y = 0, error ~1) learns ~4e-4 times as fast as an "
-                "unsaturated one (a = 0, error 0.5): gradient ratio",
-                g10 / g0,
-                float(pred_ratio),
-                abs(g10 / g0 - pred_ratio) <= 1e-6 * pred_ratio,
-                "relative error <= 1e-6; predicted sigma'(10) sigma(10) / (sigma'(0) sigma(0))",
-                SECTION,
-                kind="check",
-            )
-        )
-        data["bp1_output"] = {
-            "a": a_sweep[::5],
-            "dC_db": gb[::5],
-            "z": z[::5],
-            "sigma_prime": sp[::5],
-            "ratio_a10_to_a0": g10 / g0,
-            "note": "curves stored at every 5th point of the sweep",
-        }
-
-        # 4. BP2: a saturated hidden unit ------------------------------------------
-        hid = nn.MLP((4, 6, 2), hidden="sigmoid", output="sigmoid")
-        hp = _host_random.params(hid, rng, jnp.float64, std=1.0)
-        xh = jnp.asarray(rng.uniform(0.2, 1.0, size=(1, 4)), jnp.float64)
-        yh = jnp.asarray([[1.0, 0.0]], jnp.float64)
-        j = 2
-        w_j = hp[0]["W"][j]
-
-        def hidden_at(a):
-            # set the bias so that unit j's weighted input is exactly a
-            b = hp[0]["b"].at[j].set(a - jnp.sum(w_j * xh[0]))
-            p = ({"W": hp[0]["W"], "b": b}, hp[1])
-            gr = backprop.grad(hid, "quadratic", p, xh, yh)
-            tr = hid.forward(p, xh)
-            delta2 = tr.z[2] - yh  # dC/dz^L for the quadratic cost ...
-            delta2 = delta2 * tr.z[2] * (1.0 - tr.z[2])  # ... times sigma'(a^L): BP1
-            back = (delta2 @ hp[1]["W"])[0, j]  # (W^{L})^T delta^L, component j
-            return jnp.linalg.norm(gr[0]["W"][j]), jnp.abs(back) * jnp.linalg.norm(xh[0])
-
-        gn, scale = (np.asarray(v) for v in jax.jit(jax.vmap(hidden_at))(jnp.asarray(a_sweep, jnp.float64)))
-        ratio2 = gn / scale
-        rel_bp2 = float(np.max(np.abs(ratio2 - sp) / sp))
-        verdicts.append(
-            verdict(
-                "BP2: a hidden unit's weight gradient = sigma'(a_j) |(W^T delta)_j| ||z_in|| over a_j in [-15, 15]",
-                rel_bp2,
-                0.0,
-                rel_bp2 <= 1e-6,
-                "max relative error <= 1e-6 (float64)",
-                SECTION,
-                kind="check",
-            )
-        )
-        data["bp2_hidden"] = {
-            "a": a_sweep[::5],
-            "grad_norm": gn[::5],
-            "backprop_factor": scale[::5],
-            "sigma_prime": sp[::5],
-        }
-
-    # figure ------------------------------------------------------------------------
+def _figure(plot: dict):
+    """Four panels: BP4 on one example, BP4 in training, BP1, BP2."""
+    z_in, gW, delta, scales, moved, moved_all = (plot[k] for k in ("z_in", "gW", "delta", "scales", "moved", "moved_all"))
+    (t_mean, t_lo, t_hi), n_tasks, gd_steps = plot["t"], plot["n_tasks"], plot["gd_steps"]
+    a_sweep, gb, z, sp, gn, scale = (plot[k] for k in ("a_sweep", "gb", "z", "sp", "gn", "scale"))
     fig, axes = figure(ncols=2, nrows=2, width=5.2, height=4.0)
     ax = axes[0, 0]
     for r, row in enumerate(gW):
@@ -284,14 +333,4 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.legend(fontsize=7, loc="lower center")
     fig.tight_layout()
     fig.suptitle("Why saturated and low-activation units learn slowly", y=1.03)
-    data["runtime_s"] = time.perf_counter() - t_start
-    return save(
-        NAME,
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data,
-        fig=fig,
-        out_dir=out_dir,
-        title="Saturation: gradient size vs input activation (BP4) and sigma' (BP1, BP2)",
-    )
+    return fig
