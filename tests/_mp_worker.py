@@ -45,7 +45,7 @@ from fnn import checkpoint, nn, optim, parallel, train  # noqa: E402
 N, N_IN, BATCH, EPOCHS, POP = 256, 8, 32, 2, 4
 NET = nn.MLP((N_IN, 16, 3), hidden="tanh", output="softmax")
 COST = "log_likelihood"
-RATES = np.array([0.05, 0.1, 0.2, 0.4], np.float32)
+RATES = np.array([0.05, 0.1, 0.2, 3e38], np.float32)  # the last overflows float32 at update 2: frozen
 
 
 def dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +100,7 @@ def population_run(data, results, times, process_local: bool = False):
     results["pop"] = params_of(states)
     results["pop_cost"] = np.stack(history["cost"])
     results["pop_val"] = np.stack(history["val_cost"] + history["val_accuracy"])
+    results["pop_diverged"] = np.asarray(history["diverged"])
     stage("population", times)
 
 

@@ -213,8 +213,11 @@ def test_population_over_two_processes_equals_one_process_bit_for_bit(runs, scen
     for r in runs[scenario]:
         _assert_equal(_group(r["arrays"], "pop"), _group(single, "pop"))
         np.testing.assert_array_equal(r["arrays"]["pop_cost"], single["pop_cost"])
-        np.testing.assert_array_equal(r["arrays"]["pop_val"], single["pop_val"])  # (2 + 2 epochs, 4 members)
+        np.testing.assert_array_equal(r["arrays"]["pop_val"], single["pop_val"], strict=True)  # (2 + 2 epochs, 4)
+        np.testing.assert_array_equal(r["arrays"]["pop_diverged"], single["pop_diverged"])
         assert r["arrays"]["pop_cost"].shape == (2, 4)  # 2 epochs x 4 members
+    # the member with rate 3e38 diverged and was frozen (the epoch re-run with the full check), the others did not
+    assert (single["pop_diverged"] >= 0).tolist() == [False, False, False, True], single["pop_diverged"]
 
 
 def test_processes_given_another_seed_or_other_data_raise_naming_it(runs):
