@@ -57,14 +57,9 @@ def _slope(x, y) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
-def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
-    """Output change vs a small weight change, step vs sigmoid."""
-    t_start = time.perf_counter()
-    n_pop = 1000 if quick else 4000
-    n_sweep = 401 if quick else 2001
-    dws = np.geomspace(1e-6, 1.0, 13 if quick else 25)
-    verdicts: list[dict] = []
-    data: dict = {}
+def _one_neuron(n_sweep: int, dws: np.ndarray) -> tuple[list, dict, dict]:
+    """One neuron with ``w_1`` swept: the step jumps at ``dw* = -a/x_1``, the sigmoid follows ``sigma'(a) x_1 dw``."""
+    verdicts, data = [], {}
     with jax.enable_x64(True):
         # 1. one neuron ---------------------------------------------------------
         x = jnp.asarray([[1.0, 0.5, -0.3]], jnp.float64)
@@ -160,9 +155,18 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             "linearization_error": lin_err,
             "linearization_slope": s_lin,
         }
+    plot = {"sweep_np": sweep_np, "d_step": d_step, "d_sig": d_sig, "g_sig": g_sig, "dw_star": dw_star, "a0": a0,
+            "lin_err": lin_err, "fit": fit, "s_lin": s_lin}
+    return verdicts, data, plot
 
+
+def _population(seed: int, n_pop: int, dws: np.ndarray) -> tuple[list, dict, dict]:
+    """Random ``4 -> 8 -> 1`` networks, step and sigmoid, one random weight perturbed by ``+-dw``."""
+    verdicts, data = [], {}
+    with jax.enable_x64(True):
         # 2. a population of networks ---------------------------------------------
         rng = np.random.default_rng(seed)
+        small = jnp.asarray(dws, jnp.float64)
         proto_sig = nn.MLP((4, 8, 1), hidden="sigmoid", output="sigmoid")
         proto_step = nn.MLP((4, 8, 1), hidden="step", output="step")
         params = _host_random.stacked_params(proto_sig, rng, n_pop, jnp.float64, std=1.0)
@@ -272,8 +276,39 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         "step_median_nonzero_change": med_step_nz,
         "step_nonzero_changes": int(step_sizes.size),
     }
+    plot = {"med_sig": med_sig, "med_step_nz": med_step_nz, "flip_frac": flip_frac}
+    return verdicts, data, plot
 
-    # figure ----------------------------------------------------------------------
+
+def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+    """Output change vs a small weight change, step vs sigmoid."""
+    t_start = time.perf_counter()
+    n_pop = 1000 if quick else 4000
+    n_sweep = 401 if quick else 2001
+    dws = np.geomspace(1e-6, 1.0, 13 if quick else 25)
+    v1, data, plot = _one_neuron(n_sweep, dws)
+    v2, d2, p2 = _population(seed, n_pop, dws)
+    data.update(d2)
+    plot.update(p2, dws=dws, n_pop=n_pop)
+    fig = _figure(plot)
+    data["runtime_s"] = time.perf_counter() - t_start
+    return save(
+        NAME,
+        seed=seed,
+        quick=quick,
+        verdicts=v1 + v2,
+        data=data,
+        fig=fig,
+        out_dir=out_dir,
+        title="Sigmoid vs step: small weight changes, small (or jumping) output changes",
+    )
+
+
+def _figure(plot: dict):
+    """(a) one neuron's sweep, (b) the population's changes vs dw, (c) the Taylor remainder."""
+    sweep_np, d_step, d_sig, g_sig, dw_star, a0 = (plot[k] for k in ("sweep_np", "d_step", "d_sig", "g_sig", "dw_star", "a0"))
+    lin_err, fit, s_lin, dws, n_pop = (plot[k] for k in ("lin_err", "fit", "s_lin", "dws", "n_pop"))
+    med_sig, med_step_nz, flip_frac = plot["med_sig"], plot["med_step_nz"], plot["flip_frac"]
     fig, axes = figure(ncols=3, width=5.0, height=4.0)
     ax = axes[0, 0]
     ax.plot(sweep_np, d_step, "C3-", lw=2, label="step perceptron")
@@ -304,14 +339,4 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set_title(f"(c) Taylor: second order (slope {s_lin:.2f})", fontsize=10)
     ax.legend(fontsize=7)
     fig.suptitle("Step perceptron vs sigmoid neuron: output change for a small weight change", y=1.03)
-    data["runtime_s"] = time.perf_counter() - t_start
-    return save(
-        NAME,
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data,
-        fig=fig,
-        out_dir=out_dir,
-        title="Sigmoid vs step: small weight changes, small (or jumping) output changes",
-    )
+    return fig
