@@ -131,12 +131,9 @@ def _train_softmax(b0, x, y, *, eta: float, cost: str, epochs: int):
     return jax.lax.scan(step, (params, opt.init(params)), None, length=epochs + 1)[1]
 
 
-def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
-    """Quadratic vs cross-entropy from a saturated start; softmax + log-likelihood."""
-    t_start = time.perf_counter()
-    epochs = 300
+def _saturated_neuron(quick: bool, epochs: int) -> tuple[list, dict, dict]:
+    """One sigmoid neuron started saturated: quadratic vs cross-entropy, GD against the ODE."""
     verdicts, data = [], {}
-
     # 1. one saturated sigmoid neuron --------------------------------------------
     runs = {c: _train_neuron(c, epochs) for c in ("quadratic", "cross_entropy")}
     ode = {c: _ode(c, epochs, substeps=50 if quick else 500) for c in runs}
@@ -183,9 +180,13 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         "slowdown_measured": t_meas["quadratic"] / t_meas["cross_entropy"],
         "slowdown_predicted": t_pred["quadratic"] / t_pred["cross_entropy"],
     }
+    return verdicts, data, {"runs": runs, "ode": ode, "t_meas": t_meas}
 
+
+def _cross_entropy_formula(rng: np.random.Generator) -> tuple[list, dict, dict]:
+    """The notes' cross-entropy gradient (1/n) sum_x x_j (sigma(a) - y) against fnn's BP."""
+    verdicts, data = [], {}
     # the notes' formula for the cross-entropy gradient, on a multi-input neuron
-    rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
         neuron = nn.MLP((5, 1), output="sigmoid")
         p = _host_random.params(neuron, rng, jnp.float64)
@@ -207,7 +208,12 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             kind="check",
         )
     )
+    return verdicts, data, {}
 
+
+def _saturated_softmax(rng: np.random.Generator, quick: bool) -> tuple[list, dict, dict]:
+    """A 2 -> 3 softmax layer started saturated on the wrong class: log-likelihood vs quadratic."""
+    verdicts, data = [], {}
     # 2. softmax + log-likelihood on three blobs -----------------------------------
     sm_epochs = 200 if quick else 500
     eta_sm = 0.5
@@ -303,8 +309,40 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         },
         "max_sum_error": sum_err,
     }
+    return verdicts, data, {"sm_epochs": sm_epochs, "ll_run": ll_run, "quad_run": quad_run,
+                            "neutral_run": neutral_run}
 
-    # figure ------------------------------------------------------------------------
+
+def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+    """Quadratic vs cross-entropy from a saturated start; softmax + log-likelihood."""
+    t_start = time.perf_counter()
+    epochs = 300
+    rng = np.random.default_rng(seed)
+    verdicts, data, plot = [], {}, {"epochs": epochs}
+    for section in (lambda: _saturated_neuron(quick, epochs), lambda: _cross_entropy_formula(rng),
+                    lambda: _saturated_softmax(rng, quick)):  # in this order: they share rng's stream
+        v, d, p = section()
+        verdicts += v
+        data.update(d)
+        plot.update(p)
+    fig = _figure(plot)
+    data["runtime_s"] = time.perf_counter() - t_start
+    return save(
+        NAME,
+        seed=seed,
+        quick=quick,
+        verdicts=verdicts,
+        data=data,
+        fig=fig,
+        out_dir=out_dir,
+        title="Slow learning: saturated sigmoid with quadratic vs cross-entropy; softmax + log-likelihood",
+    )
+
+
+def _figure(plot: dict):
+    """(a) costs and (b) outputs of the saturated neuron, (c) the saturated softmax's accuracy."""
+    epochs, runs, ode, t_meas = plot["epochs"], plot["runs"], plot["ode"], plot["t_meas"]
+    sm_epochs, ll_run, quad_run, neutral_run = (plot[k] for k in ("sm_epochs", "ll_run", "quad_run", "neutral_run"))
     fig, axes = figure(ncols=3, width=5.0, height=4.0)
     ep = np.arange(epochs + 1)
     ax = axes[0, 0]
@@ -336,14 +374,4 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set_title("(c) softmax on 3 blobs, started saturated on class 0 (seed 0)", fontsize=10)
     ax.legend(fontsize=7)
     fig.suptitle("Slow learning: quadratic cost vs cross-entropy / log-likelihood", y=1.03)
-    data["runtime_s"] = time.perf_counter() - t_start
-    return save(
-        NAME,
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data,
-        fig=fig,
-        out_dir=out_dir,
-        title="Slow learning: saturated sigmoid with quadratic vs cross-entropy; softmax + log-likelihood",
-    )
+    return fig
