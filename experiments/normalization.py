@@ -644,6 +644,7 @@ def _figure(a: dict, bc: dict):
         ax.set(xlabel=f"update (mini-batch of {st['batch']})", ylabel="training cost (nats/example, 25-step mean)",
                title=f"({'ef'[j]}) 784-64×10-10 sigmoid, {name} ({len(st['seeds'])} seeds, 95% t-band)",
                ylim=(0, 3.2))
+        ax.title.set_fontsize(9)
         ax.legend(fontsize=7)
     # (c1) the two modes per epoch
     ax = axes[1, 2]

@@ -308,6 +308,9 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         ax.fill_between(steps, st[:, 1], st[:, 2], color=line.get_color(), alpha=0.25, lw=0)
     e0 = np.mean(mlp["AdaGrad"]["effective_rate_median"][0])
     ax.loglog(steps, e0 * np.sqrt(steps[0] / steps), "k:", lw=1.2, label="theory, stationary gradients: ∝ t^(−1/2)")
+    import matplotlib.ticker as mticker
+
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set(xlabel="update t", ylabel="effective rate per parameter (median)",
            title=f"(g) AdaGrad shrinks, RMSProp does not ({n_s} seeds)")
     ax.legend(fontsize=7)
@@ -317,7 +320,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         m, lo, hi = t_interval(acc)
         ax.plot(acc, np.full(acc.size, i), "o", ms=4, alpha=0.6)
         ax.errorbar(m, i, xerr=[[m - lo], [hi - m]], fmt="k|", ms=12, capsize=4)
-    ax.set_yticks(range(len(mlp)), [r["label"] for r in mlp.values()], fontsize=7)
+    ax.set_yticks(range(len(mlp)), [f"{n.split(' ')[0]}\nη = {r['rate']:g}" for n, r in mlp.items()], fontsize=7)
     ax.set(xlabel="final test accuracy (fraction)", title="(h) per seed (dots), mean and 95% t-interval (bars)")
     ax.title.set_fontsize(9)
     fig.tight_layout()
