@@ -170,30 +170,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     rms, sem, sigma2, ms = runs[0]["rms"], runs[0]["sem"], runs[0]["sigma2"], [int(m) for m in ms_a]
     pred = np.sqrt(sigma2 / ms_a) * fpc
     pred_no_fpc = np.sqrt(sigma2 / ms_a)
-    fig, axes = figure(ncols=2, width=5.4, height=4.2)
-    ax = axes[0, 0]
-    for i, r in enumerate(runs):
-        ax.loglog(ms_a[inner], r["rms"][inner], "o", ms=3.5, color="C0", alpha=0.6,
-                  label=f"measured RMS error ({n_seeds} seeds)" if i == 0 else None)
-    ax.loglog(ms_a, pred_no_fpc, "k--", lw=1, label=r"theory without FPC: $\sigma/\sqrt{m}$ (seed 0)")
-    ax.loglog(ms_a[inner], pred[inner], "C3-", lw=1.5, label=r"theory: $\sigma/\sqrt{m}\ \sqrt{(N-m)/(N-1)}$ (seed 0)")
-    ax.set_xlabel("mini-batch size m (examples)")
-    ax.set_ylabel(r"RMS $\|g_m - \nabla C\|$ (cost units per parameter)")
-    ax.set_title(f"(a) N = {N}, {n_batches} batches per m; slope {s_mean:.3f} [{s_lo:.3f}, {s_hi:.3f}]",
-                 fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    ax = axes[0, 1]
-    ax.axhline(1.0, color="C3", lw=1.5, label="theory with FPC (= 1)")
-    ax.plot(ms_a[inner], fpc[inner], "k--", lw=1, label="theory without FPC (ratio = FPC)")
-    ax.fill_between(ms_a[inner], ratio_lo, ratio_hi, color="C0", alpha=0.25, label="95% t-interval over seeds")
-    ax.plot(ms_a[inner], ratio_m, "o-", color="C0", ms=4, label="measured / predicted, mean over seeds")
-    ax.set_xscale("log")
-    ax.set_xlabel("mini-batch size m (examples)")
-    ax.set_ylabel("measured RMS / predicted RMS (dimensionless)")
-    ax.set_title("(b) ratio to the sampling-theory prediction", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("Mini-batch gradient noise (per-example gradients by vmap of backprop)", y=1.02)
-    fig.tight_layout()
+    fig = _figure({"runs": runs, "ms_a": ms_a, "inner": inner, "pred_no_fpc": pred_no_fpc, "pred": pred, "s_mean": s_mean, "s_lo": s_lo, "s_hi": s_hi, "n_seeds": n_seeds, "N": N, "n_batches": n_batches, "fpc": fpc, "ratio_lo": ratio_lo, "ratio_hi": ratio_hi, "ratio_m": ratio_m})
     data = {
         "N": N,
         "n_seeds": n_seeds,
@@ -222,3 +199,47 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         out_dir=out_dir,
         title="SGD noise: mini-batch gradient error vs batch size",
     )
+
+
+def _figure(plot: dict):
+    """(a) RMS mini-batch error vs m for every seed with the theory; (b) measured / predicted with its interval."""
+    runs = plot["runs"]
+    ms_a = plot["ms_a"]
+    inner = plot["inner"]
+    pred_no_fpc = plot["pred_no_fpc"]
+    pred = plot["pred"]
+    s_mean = plot["s_mean"]
+    s_lo = plot["s_lo"]
+    s_hi = plot["s_hi"]
+    n_seeds = plot["n_seeds"]
+    N = plot["N"]
+    n_batches = plot["n_batches"]
+    fpc = plot["fpc"]
+    ratio_lo = plot["ratio_lo"]
+    ratio_hi = plot["ratio_hi"]
+    ratio_m = plot["ratio_m"]
+    fig, axes = figure(ncols=2, width=5.4, height=4.2)
+    ax = axes[0, 0]
+    for i, r in enumerate(runs):
+        ax.loglog(ms_a[inner], r["rms"][inner], "o", ms=3.5, color="C0", alpha=0.6,
+                  label=f"measured RMS error ({n_seeds} seeds)" if i == 0 else None)
+    ax.loglog(ms_a, pred_no_fpc, "k--", lw=1, label=r"theory without FPC: $\sigma/\sqrt{m}$ (seed 0)")
+    ax.loglog(ms_a[inner], pred[inner], "C3-", lw=1.5, label=r"theory: $\sigma/\sqrt{m}\ \sqrt{(N-m)/(N-1)}$ (seed 0)")
+    ax.set_xlabel("mini-batch size m (examples)")
+    ax.set_ylabel(r"RMS $\|g_m - \nabla C\|$ (cost units per parameter)")
+    ax.set_title(f"(a) N = {N}, {n_batches} batches per m; slope {s_mean:.3f} [{s_lo:.3f}, {s_hi:.3f}]",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    ax = axes[0, 1]
+    ax.axhline(1.0, color="C3", lw=1.5, label="theory with FPC (= 1)")
+    ax.plot(ms_a[inner], fpc[inner], "k--", lw=1, label="theory without FPC (ratio = FPC)")
+    ax.fill_between(ms_a[inner], ratio_lo, ratio_hi, color="C0", alpha=0.25, label="95% t-interval over seeds")
+    ax.plot(ms_a[inner], ratio_m, "o-", color="C0", ms=4, label="measured / predicted, mean over seeds")
+    ax.set_xscale("log")
+    ax.set_xlabel("mini-batch size m (examples)")
+    ax.set_ylabel("measured RMS / predicted RMS (dimensionless)")
+    ax.set_title("(b) ratio to the sampling-theory prediction", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("Mini-batch gradient noise (per-example gradients by vmap of backprop)", y=1.02)
+    fig.tight_layout()
+    return fig
