@@ -166,7 +166,27 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         )
     )
 
-    # ---- figure ----------------------------------------------------------------------------------
+    fig = _figure({"results": results, "const": const, "every": every, "n_seeds": n_seeds, "x": x, "y": y})
+
+    t = np.arange(const["log"].shape[1]) * every
+    data_out = {
+        name: {"step": t, "cost": r["log"][:, :, 0], "unit_spread": r["log"][:, :, 1],
+               "hidden_rank": r["log"][:, :, 2], "accuracy": r["accuracy"]}
+        for name, r in results.items()
+    }
+    data_out["setup"] = {"hidden": hidden, "eta": eta, "steps": steps, "n": 200, "noise": 0.15, "seeds": n_seeds}
+    return save("symmetry", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
+                title="Symmetry breaking: constant vs random initialization (notes, Symmetry breaking)")
+
+
+def _figure(plot: dict):
+    """(a) hidden units' weight spread, (b) training cost with its interval, (c) decision boundaries of seed 0."""
+    results = plot["results"]
+    const = plot["const"]
+    every = plot["every"]
+    n_seeds = plot["n_seeds"]
+    x = plot["x"]
+    y = plot["y"]
     fig, axes = figure(3, 1, width=4.6, height=3.9)
     t = np.arange(const["log"].shape[1]) * every
     ax = axes[0, 0]
@@ -205,12 +225,4 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set(xlabel="x₁ (input units)", ylabel="x₂ (input units)", title="(c) decision boundaries, seed 0 (output = 0.5)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
-
-    data_out = {
-        name: {"step": t, "cost": r["log"][:, :, 0], "unit_spread": r["log"][:, :, 1],
-               "hidden_rank": r["log"][:, :, 2], "accuracy": r["accuracy"]}
-        for name, r in results.items()
-    }
-    data_out["setup"] = {"hidden": hidden, "eta": eta, "steps": steps, "n": 200, "noise": 0.15, "seeds": n_seeds}
-    return save("symmetry", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
-                title="Symmetry breaking: constant vs random initialization (notes, Symmetry breaking)")
+    return fig
