@@ -276,6 +276,54 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         )
     )
 
+    fig = _figure({"rows": rows, "P": P, "fd": fd, "bp": bp, "ad": ad, "fwd": fwd, "fd_rep": fd_rep, "bp_rep": bp_rep, "s_fd": s_fd, "fd_lo": fd_lo, "fd_hi": fd_hi, "s_bp": s_bp, "bp_lo": bp_lo, "bp_hi": bp_hi, "repeats": repeats})
+    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.03)
+    data = {
+        "agreement": rows,
+        "timing": times,
+        "fd_forward_passes": fd_passes,
+        "bp_forward_passes": bp_passes,
+        "jax_grad_forward_passes": ad_passes,
+        "fd_passes_over_P_plus_1": fd_passes / (P + 1),
+        "slope_fd_passes": s_fd,
+        "slope_bp_passes": s_bp,
+        "slope_fd_raw_time": s_fd_raw,
+        "fd_forward_passes_per_repeat": fd_rep,
+        "bp_forward_passes_per_repeat": bp_rep,
+        "slopes_fd_per_repeat": s_fd_rep,
+        "slopes_bp_per_repeat": s_bp_rep,
+        "hardware_note": "2 shared CPU cores; times are medians after compilation",
+        "runtime_s": time.perf_counter() - t_start,
+    }
+    return save(
+        NAME,
+        seed=seed,
+        quick=quick,
+        verdicts=verdicts,
+        data=data,
+        fig=fig,
+        out_dir=out_dir,
+        title="Backprop vs jax.grad vs finite differences: agreement and cost",
+    )
+
+
+def _figure(plot: dict):
+    """(a) gradient agreement table, (b) measured times, (c) cost in forward passes with its interval over repeats."""
+    rows = plot["rows"]
+    P = plot["P"]
+    fd = plot["fd"]
+    bp = plot["bp"]
+    ad = plot["ad"]
+    fwd = plot["fwd"]
+    fd_rep = plot["fd_rep"]
+    bp_rep = plot["bp_rep"]
+    s_fd = plot["s_fd"]
+    fd_lo = plot["fd_lo"]
+    fd_hi = plot["fd_hi"]
+    s_bp = plot["s_bp"]
+    bp_lo = plot["bp_lo"]
+    bp_hi = plot["bp_hi"]
+    repeats = plot["repeats"]
     import matplotlib as mpl
 
     fig, axes = figure(ncols=3, width=5.0, height=4.2)
@@ -320,31 +368,4 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     for ax in axes[0, 1:]:
         ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     fig.tight_layout()
-    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.03)
-    data = {
-        "agreement": rows,
-        "timing": times,
-        "fd_forward_passes": fd_passes,
-        "bp_forward_passes": bp_passes,
-        "jax_grad_forward_passes": ad_passes,
-        "fd_passes_over_P_plus_1": fd_passes / (P + 1),
-        "slope_fd_passes": s_fd,
-        "slope_bp_passes": s_bp,
-        "slope_fd_raw_time": s_fd_raw,
-        "fd_forward_passes_per_repeat": fd_rep,
-        "bp_forward_passes_per_repeat": bp_rep,
-        "slopes_fd_per_repeat": s_fd_rep,
-        "slopes_bp_per_repeat": s_bp_rep,
-        "hardware_note": "2 shared CPU cores; times are medians after compilation",
-        "runtime_s": time.perf_counter() - t_start,
-    }
-    return save(
-        NAME,
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data,
-        fig=fig,
-        out_dir=out_dir,
-        title="Backprop vs jax.grad vs finite differences: agreement and cost",
-    )
+    return fig

@@ -207,11 +207,8 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         bool(r.converged) and secs < 30.0,
         f"converged, wall time (compiled, {int(r.epochs)} epochs) < 30 s", SECTION, kind="check"))
 
-    fig, axes = figure(ncols=3, width=5.6, height=4.6)
-    fig.subplots_adjust(wspace=0.38)
-    _plot_bound(axes[0, 0], rows, gammas, d)
-    _plot_history(axes[0, 1], x2, y2, history)
-    _plot_zone(axes[0, 2], zone, poly)
+    fig = _figure({"rows": rows, "gammas": gammas, "d": d, "x2": x2, "y2": y2, "history": history, "zone": zone,
+                   "poly": poly})
     return save("perceptron", seed=seed, quick=quick, verdicts=verdicts, data=data, fig=fig,
                 out_dir=out_dir,
                 title="Perceptron: updates vs the convergence bound; learning in 2-D; a convex zone")
@@ -293,3 +290,21 @@ def _plot_zone(ax, zone, poly):
     ax.set_ylabel(r"$x_2$ (input units)")
     ax.set_title(f"(c) convex zone: AND of {len(W)} half-planes (green = 1)")
     ax.legend(fontsize=7, loc="lower left")
+
+
+def _figure(plot: dict):
+    """(a) updates vs the bound, (b) the boundary after each update, (c) the convex zone."""
+    rows = plot["rows"]
+    gammas = plot["gammas"]
+    d = plot["d"]
+    x2 = plot["x2"]
+    y2 = plot["y2"]
+    history = plot["history"]
+    zone = plot["zone"]
+    poly = plot["poly"]
+    fig, axes = figure(ncols=3, width=5.6, height=4.6)
+    fig.subplots_adjust(wspace=0.38)
+    _plot_bound(axes[0, 0], rows, gammas, d)
+    _plot_history(axes[0, 1], x2, y2, history)
+    _plot_zone(axes[0, 2], zone, poly)
+    return fig
