@@ -141,6 +141,22 @@ def _one_neuron(n_sweep: int, dws: np.ndarray) -> tuple[list, dict, dict]:
                 kind="prediction",
             )
         )
+        # the Taylor coefficient itself: Delta output - sigma'(a) x_1 dw = sigma''(a) x_1^2 dw^2 / 2 + O(dw^3)
+        coef_pred = abs(sig * (1 - sig) * (1 - 2 * sig)) * x1**2 / 2.0
+        coef = lin_err[fit] / dws[fit] ** 2
+        coef_dev = float(np.max(np.abs(coef / coef_pred - 1.0)))
+        verdicts.append(
+            verdict(
+                "sigmoid neuron: the remainder's coefficient |Delta output - sigma'(a) x_1 dw| / dw^2 = "
+                "|sigma''(a)| x_1^2 / 2, sigma'' = sigma'(1 - 2 sigma) (max relative deviation, 1e-5 <= dw <= 1e-2)",
+                coef_dev,
+                0.0,
+                coef_dev <= 0.05,
+                f"<= 5% (third-order term at dw = 1e-2; predicted coefficient {coef_pred:.4g})",
+                SECTION,
+                kind="prediction",
+            )
+        )
         data["neuron"] = {
             "x": np.asarray(x[0]),
             "w": w,
