@@ -25,6 +25,14 @@ has ``Var[w] = 1/(3M)``: a gain of 1/3 per layer even in tanh's linear regime;
 Glorot's normalized rule (``Var[w] = 2/(M+N) = 1/M`` here) has gain 1 there, but
 tanh is contractive, so ``q_l`` still falls, algebraically (``~ 1/(2l)``), not
 exponentially.
+
+Errata (issue 12): the notes say the Xavier rule "keeps the variance constant"
+(as written, ``Var[w] = 1/(3M)``: it shrinks by ~3 per layer, the decay Glorot and
+Bengio 2010 report for this "standard" initialization) and print the normalized
+rule as ``6/sqrt(N+M)`` (``Var[w] = 6/M`` for square layers: the first layer
+multiplies the variance by 6). Each erratum is followed by the mean-field
+prediction for the rule as written and for Glorot's ``sqrt(6)/sqrt(N+M)``. Every
+prediction is a 95% t-interval over the ``R`` networks (16; 6 in quick mode).
 """
 
 from __future__ import annotations

@@ -16,7 +16,11 @@ and sampling theory gives exactly
 i.e. an RMS error ``sigma / sqrt(m)`` times the finite-population correction
 ``sqrt((N - m)/(N - 1))``: slope -1/2 on log-log axes while ``m << N``, and
 zero error at ``m = N``. Measured over many random mini-batches per ``m`` at a
-random initialization of a small softmax network on a synthetic 3-class task.
+random initialization of a small softmax network on a synthetic 3-class task,
+for 5 independent data sets and initializations (3 in quick mode): the slope
+over ``m <= N/16`` is compared with the slope of the formula itself over the
+same ``m`` (sigma cancels), and the mean log ratio measured / predicted with 0
+(without the correction it would be the mean log FPC), on 95% t-intervals.
 """
 
 from __future__ import annotations
