@@ -21,7 +21,9 @@ Notes, "Backpropagation four fundamental equations" and "Algorithm efficiency".
    repeated calls after compilation (ratios taken within each repeat), and
    single evaluations are timed the way :func:`~fnn.backprop.numerical_grad`
    runs them: 64 parameter sets at a time, vectorized, 16 rounds, time / 1024. Predicted: FD's cost in forward passes grows like ``P``
-   (log-log slope 1); BP's is a constant (slope 0) of about 3.
+   (log-log slope 1); BP's is a constant (slope 0) of about 3. Each timing
+   repeat (9; 5 in quick mode) gives one slope; the verdicts use the 95%
+   t-interval over repeats.
 """
 
 from __future__ import annotations
