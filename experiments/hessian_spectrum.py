@@ -18,6 +18,24 @@ At several points of training: the density by stochastic Lanczos quadrature
 seeds the top 30 eigenvalues by Lanczos. Outliers are counted by a rule fixed
 before looking: the position of the largest ratio ``lambda_i / lambda_(i+1)``
 among the top 30 eigenvalues (the most prominent relative gap).
+
+Measured (full mode, seed 0, 2,000 Fashion-MNIST examples, 784-100-10, 5 seeds;
+paper_figures/hessian_spectrum.json). As expected: the bulk (99.97% of the SLQ
+mass within 5% of lambda_max of 0) and the two trace estimators agree. Not as
+predicted (unexpected, recorded as such):
+
+* the C - 1 = 9 outliers are there at initialization (all 5 seeds: 9) and
+  after 1 epoch (9, 9, 9, 9, 8) -- the softmax's C - 1, at the bottom of the
+  predicted [C - 1, C + 1], one seed below; but after 30 epochs of SGD (the
+  2,000 examples nearly memorized) the top eigenvalues spread (11.3, 10.3,
+  8.3, 4.2, 3.7, ...) and the largest relative gap falls after the 3rd (3, 5,
+  3, 3, 3 outliers): the clean "one per class" picture of Sagun et al. holds
+  early, not at the end of this (small-data) training;
+* the Gauss-Newton part matches the top eigenvalues (11.0, 10.1, 8.1 vs
+  11.3, 10.3, 8.3) but not the 9th-10th (0.93, 0.67 vs 1.18, 1.09): max
+  relative difference over i <= 10 is 0.50, not <= 0.1; its gap-rule count is
+  3-9. The outlier-counting rule (largest ratio gap) is fragile once the
+  outliers themselves spread over a decade.
 """
 
 from __future__ import annotations

@@ -21,6 +21,18 @@ real network (Fashion-MNIST, else MNIST; a fixed class-balanced subset; an MLP
 5. over all parameters the Hessian is degenerate (``lambda_min ~ 0`` or below,
    Sagun et al. 2017), so the notes' ``kappa = lambda_max / lambda_min`` is not
    finite and says nothing about training: the model holds in the top directions.
+
+Measured (full mode, seed 0, 500 Fashion-MNIST examples, 784-32-10, five seeds;
+paper_figures/real_net_convergence.json): every claim as expected. The top 20
+per-step factors equal 1 - eta lambda_i to 5e-5 (worst over i and seeds); at
+0.95 x 2/lambda_max the u_1 component falls to 5e-9 of its start in 200 steps,
+at 1.05 x it grows by 1.1000 +- 1e-4 per step until, ~2,000x larger, the
+network leaves the quadratic region and settles elsewhere with a finite cost
+(at most 450x the minimum's), as at the edge of stability. In the top-k span
+(kappa_k from 1.2 to 14) the measured step counts equal
+analysis.iterations_to_tolerance exactly (e.g. 93 steps at kappa_20 = 13.9);
+over all 25,450 parameters lambda_min / lambda_max = 2e-8: the notes' kappa
+would be ~5e7, and predicts nothing about how training goes.
 """
 
 from __future__ import annotations
@@ -44,8 +56,8 @@ EPS = 1e-5  # size of the perturbation in each eigen-direction (the weights are 
 
 def _settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"n": 200, "hidden": 16, "adam_steps": 800, "polish": 200, "T_a": 10, "T_b": 80, "T_c": 400, "K": 8, "ks": (2, 4, 8)}
-    return {"n": 500, "hidden": 32, "adam_steps": 4000, "polish": 500, "T_a": 10, "T_b": 200, "T_c": 1500, "K": 20, "ks": (2, 4, 8, 14, 20)}
+        return {"n": 200, "hidden": 16, "adam_steps": 800, "polish": 200, "T_a": 10, "T_b": 80, "T_c": 200, "K": 8, "ks": (2, 4, 8)}
+    return {"n": 500, "hidden": 32, "adam_steps": 4000, "polish": 500, "T_a": 10, "T_b": 200, "T_c": 400, "K": 20, "ks": (2, 4, 8, 14, 20)}
 
 
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
@@ -94,7 +106,11 @@ def _seed_measurements(net, f, unravel, w, x, y, s) -> dict[str, Any]:
     e = mv_eig(w)
     lam, U = np.asarray(e.values), jnp.asarray(e.vectors)
     low = curvature.eigenpairs(net, "quadratic", unravel(w), x, y, 1, num_iters=120, which="smallest")
-    out: dict[str, Any] = {"lam": lam, "residuals": np.asarray(e.residuals), "lam_min": float(low.values[0]),
+    # the true residuals ||H u_i - lambda_i u_i|| (one more HVP each), not Lanczos's own estimate
+    mv = curvature.make_matvec(net, "quadratic", unravel(w), x, y)
+    true_res = np.asarray([float(jnp.linalg.norm(mv(U[i]) - lam[i] * U[i])) for i in range(lam.size)])
+    out: dict[str, Any] = {"lam": lam, "residuals": true_res, "lanczos_residuals": np.asarray(e.residuals),
+                           "lam_min": float(low.values[0]),
                            "grad_norm": float(jnp.linalg.norm(jax.grad(f)(w))), "cost": float(f(w))}
     # (a) contraction per component at eta = 1.5 / lambda_1 (factors from -0.5 up to near 1)
     eta = 1.5 / lam[0]
@@ -203,7 +219,8 @@ def _verdicts(per, s) -> list[dict]:
         m, "<= 1e-3", hi <= 1e-3, "upper end of the 95% t-interval <= 1e-3", SECTION,
         kind="prediction", interval=(lo, hi), n_seeds=S))
     res = max(float(np.max(p["residuals"] / p["lam"][0])) for p in per)
-    out.append(verdict(f"the top {s['K']} Lanczos eigenpairs are converged: max residual ||H u - lambda u|| / lambda_1",
+    out.append(verdict(f"the top {s['K']} Lanczos eigenpairs are converged: max true residual ||H u - lambda u|| / lambda_1 "
+                       "(one extra HVP per pair)",
                        res, 0.0, res <= 1e-6, "<= 1e-6 (float64)", SECTION, kind="check"))
     return out
 

@@ -148,20 +148,19 @@ def _chunk_hvp(net: MLP, cost: _costs.Cost, grad: str, matrix: str) -> Callable:
             return jax.vjp(out, params)[1](HJv)[0]
 
         return gnvp
-    if grad == "backprop":
-
-        def g(p, xc, yc):
-            return _backprop.value_and_grad(net, cost, p, xc, yc)[1]
-
-    else:
-
-        def g(p, xc, yc):
-            return jax.grad(lambda q: _backprop.loss(net, cost, q, xc, yc))(p)
+    g = _chunk_grad(net, cost, grad)
 
     def hv(params, v, xc, yc):
         return jax.jvp(lambda p: g(p, xc, yc), (params,), (v,))[1]
 
     return hv
+
+
+def _chunk_grad(net: MLP, cost: _costs.Cost, grad: str) -> Callable:
+    """``(params, xc, yc) -> grad C_c``: the hand-written gradient (BP1-BP4) or ``jax.grad`` of the cost."""
+    if grad == "backprop":
+        return lambda p, xc, yc: _backprop.value_and_grad(net, cost, p, xc, yc)[1]
+    return lambda p, xc, yc: jax.grad(lambda q: _backprop.loss(net, cost, q, xc, yc))(p)
 
 
 def _chunked(fn: Callable, params: Params, v: Params, x: Array, y: Array, chunk: int) -> Params:
@@ -258,8 +257,14 @@ def make_matvec(
 
 
 def _flat_matvec(net, cost, grad, matrix, chunk, params, x, y) -> Callable[[Array], Array]:
-    fn = _chunk_hvp(net, cost, grad, matrix)
     unravel = ravel_pytree(params)[1]
+    if matrix == "hessian" and chunk >= x.shape[0]:
+        # One chunk: linearize the gradient once (the forward/backward primal pass and its residuals are
+        # kept), so each product in a Lanczos loop costs only the tangent pass.
+        g = _chunk_grad(net, cost, grad)
+        lin = jax.linearize(lambda p: g(p, x, y), params)[1]
+        return lambda v: ravel_pytree(lin(unravel(v)))[0]
+    fn = _chunk_hvp(net, cost, grad, matrix)
 
     def mv(v: Array) -> Array:
         return ravel_pytree(_chunked(fn, params, unravel(v), x, y, chunk))[0]
@@ -293,7 +298,9 @@ def lanczos_tridiagonal(matvec: Callable[[Array], Array], v0: Array, num_iters: 
     Krylov space closes (``beta_j <= 100 eps ||T||``), it restarts from a random
     direction orthogonal to the basis (``key``) with ``beta_j = 0``, so ``T``
     stays an exact projection. Cost: ``num_iters`` products with ``M`` and
-    ``O(num_iters^2 P)`` flops; memory ``(num_iters + 1) P``. Pure: usable
+    ``O(num_iters^2 P)`` flops; memory ``(num_iters + 1) P``. (With :func:`make_matvec`
+    unchunked, the gradient is linearized once, so each product after the first
+    costs only the tangent pass.) Pure: usable
     inside ``jit``/``vmap``/``scan`` (``num_iters`` static, ``<= P``).
     """
     n = v0.shape[0]
