@@ -76,11 +76,22 @@ def run_one(name: str, quick: bool, seed: int, out_dir: Path) -> dict:
 
 
 def _fmt(x: object) -> str:
+    """A table cell: numbers to 4 significant digits, long lists shortened, ``|`` escaped."""
+    return _short(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _short(x: object) -> str:
+    if isinstance(x, bool):
+        return str(x)
     if isinstance(x, float):
         return f"{x:.4g}"
-    if isinstance(x, list) and len(x) == 2 and all(isinstance(v, (int, float)) for v in x):
-        return f"[{_fmt(x[0])}, {_fmt(x[1])}]"
-    return str(x).replace("|", "\\|").replace("\n", " ")
+    if isinstance(x, (list, tuple)):
+        items = [_short(v) for v in x[:4]]
+        more = f", ... ({len(x)} values)" if len(x) > 4 else ""
+        return "[" + ", ".join(items) + more + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in x.items()) + "}"
+    return str(x)
 
 
 def _records(out_dir: Path) -> list[tuple[str, dict]]:

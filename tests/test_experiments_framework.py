@@ -135,3 +135,8 @@ def test_data_dir_is_exported_and_must_exist(fake_experiments, tmp_path, monkeyp
     with pytest.raises(SystemExit):
         runner.main(["fake_ok", "--out", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
 
+
+
+def test_readme_cells_shorten_long_lists_and_escape_pipes():
+    assert runner._fmt([1.23456, 2.0]) == "[1.235, 2]"
+    assert runner._fmt({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": "x|y"}) == "{a: [1, 2, 3, 4, ... (5 values)], b: x\\|y}"
