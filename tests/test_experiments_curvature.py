@@ -17,12 +17,21 @@ import numpy as np
 import pytest
 
 # experiment -> substrings of claims that honestly come out unexpected in quick mode.
-EXPECTED_UNEXPECTED: dict[str, tuple[str, ...]] = {}
+EXPECTED_UNEXPECTED: dict[str, tuple[str, ...]] = {
+    # Quick mode (784-30-10, 500 examples, 10 epochs): the top 30 eigenvalues of H decay smoothly, so the
+    # largest-relative-gap rule finds 1-8 outliers, not ~C (the Gauss-Newton part G does show C - 1 = 9),
+    # and G's 9th-10th eigenvalues sit well below H's (max relative difference ~0.8 over i <= 10).
+    "hessian_spectrum": (
+        "after training (epoch",
+        "the outliers appear early",
+        "the top 10 eigenvalues come from the Gauss-Newton part",
+    ),
+}
 
 QUICK = (
-    pytest.param("edge_of_stability", marks=pytest.mark.slow),  # ~40-70 s on 2 shared cores
-    pytest.param("real_net_convergence", marks=pytest.mark.slow),  # ~60-90 s
-    pytest.param("hessian_spectrum", marks=pytest.mark.slow),  # ~60 s
+    "edge_of_stability",  # 28 s on the 2 shared cores (70 s under heavy load)
+    pytest.param("real_net_convergence", marks=pytest.mark.slow),  # 46 s (80 s under heavy load)
+    "hessian_spectrum",  # 24 s (45 s under heavy load)
 )
 
 
