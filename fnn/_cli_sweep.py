@@ -228,25 +228,13 @@ def run(args: argparse.Namespace) -> int:
     ds = cli.load_datasets({**cfg, "rate": cfg["rates"][0]}, args.data_dir)
     cli._check_data({**cfg, "rate": cfg["rates"][0]}, ds, 1)
     cfg["data"] = ds.provenance
-    reserved = out is None
-    out = cli._reserve("sweep") if reserved else out
-    tmp = None
-    try:
-        tmp = runs.stage(out)
+    with cli.staged_run(out, "sweep", args.overwrite, "sweep") as (tmp, out):
         states, history, test_cost, test_acc, train_s = _fit(cfg, ds, devices, not args.no_progress)
         val = np.asarray(history["val_accuracy"][-1]) if history["val_accuracy"] and ds.validation else None
         rows = rate_table(cfg["rates"], cfg["seeds"], val, test_acc, history["diverged"])
         record = {"config": cfg, "table": rows, "train_s": train_s, "members": _members(cfg, history, test_cost, test_acc)}
         runs.write_json(tmp / "sweep.json", record)
         _plot(tmp / "sweep.png", cfg, rows, history)
-        for line in runs.commit(tmp, out, overwrite=args.overwrite):
-            print(f"fnn sweep: {line}", file=sys.stderr)
-        tmp = reserved = None
-    except runs.RunFolderError as err:
-        raise UsageError("--out", str(err)) from err
-    finally:
-        if tmp is not None:
-            runs.discard(tmp, out if reserved else None)
     _print_table(rows, cfg["seeds"])
     print(f"{p} networks ({len(cfg['rates'])} rates x {cfg['seeds']} seeds) trained together in {train_s:.1f} s; "
           f"saved to {out}")

@@ -52,10 +52,11 @@ dimensions) that needs no files. Also runnable as ``python -m fnn``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 import time
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 from fnn import runs
 from fnn._cli_config import (  # noqa: F401  (re-exported: the public names of the command line)
@@ -279,6 +280,31 @@ def _write_run(tmp: pathlib.Path, cfg: dict, state: Any, history: dict) -> None:
     runs.plot_history(history, tmp / "curves.png", title, monitor)
 
 
+@contextlib.contextmanager
+def staged_run(out: pathlib.Path | None, prefix: str, overwrite: bool, command: str) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
+    """``with staged_run(out, prefix, overwrite, "train") as (tmp, out):`` write the run into ``tmp``.
+
+    ``out`` None reserves a new unique ``runs/<prefix>-<date-time>-<6 hex>``.
+    On a normal exit the staging folder is committed (:func:`fnn.runs.commit`)
+    into ``out``; on an exception it is discarded, with the reserved folder.
+    A run-folder problem is a :class:`UsageError` of ``--out``.
+    """
+    reserved = out is None
+    out = _reserve(prefix) if reserved else out
+    tmp = None
+    try:
+        tmp = runs.stage(out)
+        yield tmp, out
+        for line in runs.commit(tmp, out, overwrite=overwrite):
+            print(f"fnn {command}: {line}", file=sys.stderr)
+        tmp = None
+    except runs.RunFolderError as err:
+        raise UsageError("--out", str(err)) from err
+    finally:
+        if tmp is not None:
+            runs.discard(tmp, out if reserved else None)
+
+
 def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     out = _check_out(args)
@@ -287,25 +313,13 @@ def _train(args: argparse.Namespace) -> int:
     ds = load_datasets(cfg, args.data_dir)
     _check_data(cfg, ds, len(devices))
     cfg["data"] = ds.provenance
-    reserved = out is None
-    out = _reserve(cfg["dataset"]) if reserved else out
-    tmp = None
     try:
-        tmp = runs.stage(out)
-        try:
+        with staged_run(out, cfg["dataset"], args.overwrite, "train") as (tmp, out):
             state, history = _fit(cfg, ds, devices, not args.no_progress)
-        except FloatingPointError as err:
-            print(f"fnn train: error: {err}", file=sys.stderr)
-            return 1
-        _write_run(tmp, cfg, state, history)
-        for line in runs.commit(tmp, out, overwrite=args.overwrite):
-            print(f"fnn train: {line}", file=sys.stderr)
-        tmp = reserved = None
-    except runs.RunFolderError as err:
-        raise UsageError("--out", str(err)) from err
-    finally:
-        if tmp is not None:
-            runs.discard(tmp, out if reserved else None)
+            _write_run(tmp, cfg, state, history)
+    except FloatingPointError as err:
+        print(f"fnn train: error: {err}", file=sys.stderr)
+        return 1
     val = history["val_accuracy"][-1] if history["val_accuracy"] else None
     held = f" (validation accuracy {100 * val:.2f}% on {cfg['validation']:,} held-out examples)" if val is not None else ""
     print(
