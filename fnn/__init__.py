@@ -22,6 +22,7 @@ __all__ = [
     "norm",
     "optim",
     "schedules",
+    "step",
     "train",
     "population",
     "parallel",
@@ -31,6 +32,8 @@ __all__ = [
     "logic",
     "analysis",
     "curvature",
+    "distributed",
+    "stats",
     "cli",
 ]
 
