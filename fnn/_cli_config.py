@@ -144,6 +144,20 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"seed of the initialization and shuffles, in [0, {MAX_SEED}]")
 
 
+def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
+    """``--coordinator``, ``--num-processes``, ``--process-id``, ``--cluster``: one process of several
+    (``fnn.distributed.maybe_initialize``); only process 0 writes the run folder."""
+    g = p.add_argument_group(
+        "several processes (jax.distributed: start one process per host with the same flags and "
+        "--devices 0; only process 0 writes --out)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="where process 0 runs the coordination service (e.g. 10.0.0.1:12345)")
+    g.add_argument("--num-processes", type=_int_type, default=None, help="the number of processes N")
+    g.add_argument("--process-id", type=_int_type, default=None, help="this process's index in [0, N)")
+    g.add_argument("--cluster", action="store_true",
+                   help="let JAX detect the three above (SLURM, Open MPI, cloud TPU)")
+
+
 # --------------------------------------------------------------------------
 # the config
 

@@ -38,6 +38,7 @@ import numpy as np
 from fnn import runs
 from fnn._cli_config import (
     UsageError, add_data_arguments, add_model_arguments, add_optimizer_arguments, add_training_arguments,
+    add_distributed_arguments,
     build_network, build_optimizer, config_from_args,
 )
 
@@ -70,6 +71,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_model_arguments(p)
     add_optimizer_arguments(p)
     add_training_arguments(p)
+    add_distributed_arguments(p)
     p.add_argument("--rate", type=_rates, default=[0.1, 0.3, 1.0, 3.0, 10.0],
                    help="learning rates eta to sweep, comma-separated (each scales the schedule)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per rate: SEED, SEED+1, ... (>= 1; >= 2 for intervals)")
@@ -218,8 +220,11 @@ def run(args: argparse.Namespace) -> int:
     """``fnn sweep`` (see the module docstring); the exit status."""
     from fnn import cli
 
+    from fnn import distributed
+
     cfg = _config(args)
-    out = cli._check_out(args)
+    several = cli._start_processes(args)
+    out = cli._check_out(args) if distributed.is_writer() else None
     devices = cli._devices(args.devices)
     cfg["devices"] = len(devices)
     p = len(cfg["rates"]) * cfg["seeds"]
@@ -228,6 +233,13 @@ def run(args: argparse.Namespace) -> int:
     ds = cli.load_datasets({**cfg, "rate": cfg["rates"][0]}, args.data_dir)
     cli._check_data({**cfg, "rate": cfg["rates"][0]}, ds, 1)
     cfg["data"] = ds.provenance
+    if several:
+        import jax
+
+        cfg["processes"] = jax.process_count()
+    if not distributed.is_writer():  # another process of a multi-process run: trains, writes nothing
+        _fit(cfg, ds, devices, False)
+        return 0
     with cli.staged_run(out, "sweep", args.overwrite, "sweep") as (tmp, out):
         states, history, test_cost, test_acc, train_s = _fit(cfg, ds, devices, not args.no_progress)
         val = np.asarray(history["val_accuracy"][-1]) if history["val_accuracy"] and ds.validation else None

@@ -62,7 +62,7 @@ from fnn import runs
 from fnn._cli_config import (  # noqa: F401  (re-exported: the public names of the command line)
     DATASETS, DEFAULTS, NORMS, HelpFormatter, OPTIMIZERS, SCHEDULES, SPLITS, SYNTHETIC_SEED, SYNTHETIC_SIZES,
     TRAIN_SIZES, UsageError, add_data_arguments, add_model_arguments, add_optimizer_arguments,
-    add_training_arguments, build_network, build_optimizer, check_config, config_from_args,
+    add_distributed_arguments, add_training_arguments, build_network, build_optimizer, check_config, config_from_args,
 )
 
 __all__ = [
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(t)
     add_optimizer_arguments(t)
     add_training_arguments(t)
+    add_distributed_arguments(t)
     t.add_argument("--out", default=None, help="run folder (default: a new runs/<dataset>-<date-time>-<6 hex>)")
     t.add_argument("--overwrite", action="store_true", help="replace the fnn run in --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -216,10 +217,33 @@ def _check_data(cfg: dict, ds: Datasets, n_devices: int) -> None:
 # train
 
 
+def _start_processes(args: argparse.Namespace) -> bool:
+    """``jax.distributed`` from ``--coordinator/--num-processes/--process-id/--cluster``
+    (before anything touches JAX); whether this is one process of several."""
+    from fnn import distributed
+
+    try:
+        distributed.maybe_initialize(args.coordinator, args.num_processes, args.process_id, auto=args.cluster,
+                                     heartbeat_timeout_s=30)
+    except ValueError as err:
+        text = str(err)
+        flag = next((f for k, f in (("process_id", "--process-id"), ("num_processes", "--num-processes"),
+                                    ("auto", "--cluster")) if text.startswith(k)), "--coordinator")
+        raise UsageError(flag, text) from None
+    import jax
+
+    return jax.process_count() > 1
+
+
 def _devices(count: int) -> list:
     import jax
 
     devices = jax.devices()
+    if jax.process_count() > 1:  # the mesh spans every process's devices
+        if count not in (0, len(devices)):
+            raise UsageError("--devices", f"with {jax.process_count()} processes must be 0 (all {len(devices)} "
+                             f"devices of every process), got {count}")
+        return devices
     if count < 0 or count > len(devices):
         raise UsageError("--devices", f"must be in [0, {len(devices)}] (0: all), got {count}")
     return devices[:count] if count else devices
@@ -306,14 +330,24 @@ def staged_run(out: pathlib.Path | None, prefix: str, overwrite: bool, command: 
 
 
 def _train(args: argparse.Namespace) -> int:
+    from fnn import distributed
+
     cfg = config_from_args(args)
-    out = _check_out(args)
+    several = _start_processes(args)
+    out = _check_out(args) if distributed.is_writer() else None
     devices = _devices(args.devices)
     cfg["devices"] = len(devices)
     ds = load_datasets(cfg, args.data_dir)
     _check_data(cfg, ds, len(devices))
     cfg["data"] = ds.provenance
+    if several:
+        import jax
+
+        cfg["processes"] = jax.process_count()
     try:
+        if not distributed.is_writer():  # another process of a multi-process run: trains, writes nothing
+            _fit(cfg, ds, devices, False)
+            return 0
         with staged_run(out, cfg["dataset"], args.overwrite, "train") as (tmp, out):
             state, history = _fit(cfg, ds, devices, not args.no_progress)
             _write_run(tmp, cfg, state, history)
