@@ -16,7 +16,8 @@ members together (P x examples per epoch / seconds), best of interleaved
 rounds of one epoch each:
 
 * ``fit_population``: the compiled, vmapped epoch that
-  :func:`fnn.train.fit_population` runs, with its per-epoch transfer of the
+  :func:`fnn.train.fit_population` runs (its fast path: an epoch in which a
+  member diverges is run again, guarded), with its per-epoch transfer of the
   metrics to the host;
 * ``P x fit``: the same P runs as sequential :func:`fnn.train.fit` epochs
   (one compiled ``lax.scan`` each). The members cost the same, so their
@@ -99,8 +100,8 @@ def fnn_population(w: Workload, x, y, p: int) -> tuple[Callable[[], int], int]:
     nb = w.n // w.batch
 
     def run() -> int:
-        box[0], box[1], metrics = compiled(box[0], box[1], xd, yd)
-        np.asarray(metrics.cost)  # fit_population's per-epoch transfer
+        box[0], box[1], metrics, finite = compiled(box[0], box[1], xd, yd)
+        np.asarray(metrics.cost), np.asarray(finite)  # fit_population's per-epoch transfer
         return p * nb * w.batch
 
     return run, per_member
