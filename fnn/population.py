@@ -192,7 +192,7 @@ def _member_epoch_fn(step: Callable, batch_size: int, guarded: bool) -> Callable
 
         def body(carry, idx):
             s, d = carry
-            s, metrics, ok = step(s, *take(idx), d < 0, True)
+            s, metrics, ok = step(s, *take(idx), d < 0)
             d = jnp.where((d < 0) & ~ok, s.step + 1, d)  # s is the unchanged state where not ok
             return (s, d), metrics._replace(cost=jnp.where(ok, metrics.cost, jnp.nan))
 
