@@ -5,13 +5,11 @@ interval, the runner's exit status and counts, and quick runs kept out of
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import tempfile
 import types
 
-import numpy as np
 import pytest
 
 from experiments import __main__ as runner
@@ -72,28 +70,11 @@ def test_kind_is_required_and_an_old_record_without_kind_is_flagged():
     assert _common.outcome_of({**old, "agree": False, "skipped": True}) == "skipped"
 
 
-@pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452)])
-def test_t_quantile_matches_tabulated_values(df, q):
-    assert abs(_common.t_quantile(0.975, df) - q) < 1e-4
+def test_experiments_use_the_library_s_t_interval():
+    # tests/test_stats.py checks the quantiles, coverage and bad samples of fnn.stats
+    from fnn import stats
 
-
-def test_t_interval_covers_the_mean_about_95_percent_of_the_time():
-    rng = np.random.default_rng(1)
-    trials, n, hits = 4000, 5, 0
-    for _ in range(trials):
-        _, lo, hi = _common.t_interval(rng.normal(3.0, 2.0, size=n))
-        hits += lo <= 3.0 <= hi
-    # binomial standard error of a 95% coverage over 4000 trials is 0.0034: allow 4 of them
-    assert abs(hits / trials - 0.95) < 4 * math.sqrt(0.95 * 0.05 / trials)
-    # the z interval (1.96) would undercover at n = 5 (about 88%): the t quantile matters
-    assert _common.t_quantile(0.975, n - 1) > 2.7
-
-
-def test_t_interval_rejects_too_few_or_nonfinite_samples():
-    with pytest.raises(ValueError, match="at least 2"):
-        _common.t_interval([1.0])
-    with pytest.raises(ValueError, match="finite"):
-        _common.t_interval([1.0, float("nan")])
+    assert _common.t_interval is stats.t_interval and _common.t_quantile is stats.t_quantile
 
 
 def test_runner_exits_one_on_an_unexpected_outcome_and_zero_otherwise(fake_experiments, tmp_path, capsys):
