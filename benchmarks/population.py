@@ -126,35 +126,10 @@ def fnn_sequential(w: Workload, x, y) -> Callable[[], int]:
 
 def plain_jax_vmap(w: Workload, x, y, p: int) -> Callable[[], int]:
     """A vmapped scanned epoch written by hand: value_and_grad, SGD/Adam inline, gathers in the scan."""
-    m, k, nb = w.batch, w.sizes[-1], w.n // w.batch
-    act = jax.nn.relu if w.hidden == "relu" else jax.nn.sigmoid
+    m, nb = w.batch, w.n // w.batch
     one = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init_params(w)]
     params = jax.tree_util.tree_map(lambda a: jnp.stack([a] * p), one)
-
-    def loss(params, xb, yb):
-        z = xb
-        for W, b in params[:-1]:
-            z = act(z @ W.T + b)
-        W, b = params[-1]
-        a = z @ W.T + b
-        t = jax.nn.one_hot(yb, k, dtype=a.dtype)
-        if w.cost == "quadratic":
-            return 0.5 * jnp.mean(jnp.sum((jax.nn.sigmoid(a) - t) ** 2, axis=1))
-        return -jnp.mean(jnp.sum(t * jax.nn.log_softmax(a), axis=1))
-
-    b1, b2, eps = 0.9, 0.999, 1e-8
-
-    def update(params, grads, s):
-        if w.opt == "sgd":
-            return jax.tree_util.tree_map(lambda q, g: q - w.rate * g, params, grads), s
-        t, mu, nu = s
-        t = t + 1
-        mu = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, mu, grads)
-        nu = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, nu, grads)
-        tf = t.astype(jnp.float32)
-        c1, c2 = 1 - b1**tf, 1 - b2**tf
-        params = jax.tree_util.tree_map(lambda q, a, v: q - w.rate * (a / c1) / (jnp.sqrt(v / c2) + eps), params, mu, nu)
-        return params, (t, mu, nu)
+    loss, init, update = bench.plain_parts(w)
 
     def member_epoch(params, s, key, x, y):
         idx = jax.random.permutation(key, x.shape[0])[: nb * m].reshape(nb, m)
@@ -166,8 +141,7 @@ def plain_jax_vmap(w: Workload, x, y, p: int) -> Callable[[], int]:
 
         return jax.lax.scan(step, (params, s), idx)
 
-    zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731 (two buffers: both are donated)
-    s = () if w.opt == "sgd" else (jnp.zeros((p,), jnp.int32), zeros(), zeros())
+    s = jax.vmap(init)(params)
     epoch = jax.jit(jax.vmap(member_epoch, in_axes=(0, 0, 0, None, None)), donate_argnums=(0, 1))
     xd, yd = jax.device_put(x), jax.device_put(y)
     box = [params, s, jax.random.key(0)]

@@ -128,12 +128,13 @@ def fnn_epoch(w: Workload, x, y, grad: str, precision: str = "float32") -> Calla
     return run
 
 
-def plain_jax_epoch(w: Workload, x, y) -> Callable[[], int]:
-    """The epoch a JAX user writes by hand: value_and_grad, the optimizer inline, scan."""
-    m, k = w.batch, w.sizes[-1]
-    nb = w.n // m
-    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init_params(w)]
+def plain_parts(w: Workload) -> tuple[Callable, Callable, Callable]:
+    """``(loss, init, update)`` as a JAX user writes them by hand for one network: the cost of
+    ``params = [(W, b), ...]`` on a batch, the optimizer's initial state and its update
+    (population.py vmaps the same three over members)."""
+    k = w.sizes[-1]
     act = jax.nn.relu if w.hidden == "relu" else jax.nn.sigmoid
+    b1, b2, eps = 0.9, 0.999, 1e-8
 
     def loss(params, xb, yb):
         z = xb
@@ -146,27 +147,32 @@ def plain_jax_epoch(w: Workload, x, y) -> Callable[[], int]:
             return 0.5 * jnp.mean(jnp.sum((jax.nn.sigmoid(a) - t) ** 2, axis=1))
         return -jnp.mean(jnp.sum(t * jax.nn.log_softmax(a), axis=1))
 
-    if w.opt == "sgd":
-        opt_state = ()
+    def init(params):
+        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731 (two buffers)
+        return () if w.opt == "sgd" else (jnp.zeros((), jnp.int32), zeros(), zeros())
 
-        def update(params, grads, opt_state):
+    def update(params, grads, opt_state):
+        if w.opt == "sgd":
             return jax.tree_util.tree_map(lambda p, g: p - w.rate * g, params, grads), opt_state
-    else:
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        opt_state = (jnp.zeros((), jnp.int32), zeros, zeros)
+        t, mu, nu = opt_state
+        t = t + 1
+        mu = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, mu, grads)
+        nu = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, nu, grads)
+        tf = t.astype(jnp.float32)
+        c1, c2 = 1 - b1**tf, 1 - b2**tf
+        params = jax.tree_util.tree_map(lambda p, a, v: p - w.rate * (a / c1) / (jnp.sqrt(v / c2) + eps), params, mu, nu)
+        return params, (t, mu, nu)
 
-        def update(params, grads, opt_state):
-            t, mu, nu = opt_state
-            t = t + 1
-            mu = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, mu, grads)
-            nu = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, nu, grads)
-            tf = t.astype(jnp.float32)
-            c1, c2 = 1 - b1**tf, 1 - b2**tf
-            params = jax.tree_util.tree_map(
-                lambda p, a, v: p - w.rate * (a / c1) / (jnp.sqrt(v / c2) + eps), params, mu, nu
-            )
-            return params, (t, mu, nu)
+    return loss, init, update
+
+
+def plain_jax_epoch(w: Workload, x, y) -> Callable[[], int]:
+    """The epoch a JAX user writes by hand: value_and_grad, the optimizer inline, scan."""
+    m = w.batch
+    nb = w.n // m
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init_params(w)]
+    loss, init, update = plain_parts(w)
+    opt_state = init(params)
 
     @jax.jit
     def epoch(carry, key, x, y):

@@ -1,25 +1,11 @@
 """Training: fit and evaluate a network (the loop around :mod:`fnn.step`), on one or many devices or processes.
 
-Notes, "Gradient descent", "Stochastic gradient descent" and "Algorithm:
-Gradient descent + Backpropagation". One training step on a mini-batch
-``(x_1..x_m, y_1..y_m)`` is
-
-    C, grad C   = backprop (BP1-BP4) or jax.grad of C = (1/m) sum_j C_{x_j}
-    Delta w     = optimizer(grad C)          e.g. -eta grad C for plain SGD
-    w'          = w + Delta w
-
-and an epoch is one pass over the shuffled training set in ``n // m``
-mini-batches (the remainder is dropped). Here the whole epoch is one compiled
-``lax.scan`` over the mini-batches with the data already on the device, so the
-per-step cost is the arithmetic, not Python: even ``m = 1`` (the notes'
-pattern-by-pattern updates) runs at compiled speed.
-
-Everything the loop carries is one pytree, :class:`TrainState`
-``(params, opt_state, net_state, step, key)``; it is what
-:func:`fnn.checkpoint.save` writes. The shuffle of each epoch is drawn from
-``fold_in(state.key, state.step)``, a pure function of the state, so resuming
-from a checkpoint taken between epochs continues exactly the trajectory of the
-uninterrupted run.
+Notes, "Algorithm: Gradient descent + Backpropagation": an outer loop over
+epochs around the compiled epoch of :mod:`fnn.step` (one ``lax.scan`` of
+``w' = w + optimizer(grad C)`` over the shuffled mini-batches), then the
+cost ``C = (1/n) sum_x C_x`` and the accuracy in inference mode
+(:func:`evaluate`). A run resumed from its :class:`TrainState` continues the
+uninterrupted trajectory exactly (the shuffles are drawn from the state).
 
 Example::
 
