@@ -24,6 +24,10 @@ model when the noise term dominates)
 
 a floor proportional to ``eta``. Decaying the rate lowers the floor; starting
 large makes the early progress (the relaxation time is ``1/(eta lambda)``).
+That formula is for sampling with replacement; fnn reshuffles each epoch, whose
+floor (zero-sum additive noise per epoch, multiplicative noise correlated with
+the epoch's earlier batches) is ``experiments._sgd_floor.floor_reshuffled``,
+checked against a float64 simulation of the exact recursion.
 """
 
 from __future__ import annotations
@@ -99,8 +103,32 @@ def _floor_runs(x, y, keys, etas, epochs: int, batch: int, replace: bool):
 
 
 def _floor_study(X, Y, w_ls, batch: int, keys, epochs: int, quick: bool) -> dict:
-    """Measured floors (mean epoch-end excess cost over the second half, one value per seed) with and without
-    replacement at several rates, against ``_sgd_floor``'s theories; verdicts on 95% t-intervals over seeds."""
+    """Measured floors (mean epoch-end excess cost over epochs 21..``epochs``, one value per seed) with and
+    without replacement at several rates, against ``_sgd_floor``'s theories and its float64 reference
+    simulation of reshuffled SGD; verdicts on 95% t-intervals.
+
+    Reshuffled: (i) the additive closed form against a float64 simulation of the additive-noise recursion
+    (validates the closed form on the model it is exact for); (ii) fnn's float32 training against a float64
+    simulation of the exact reshuffled recursion (batching, ordering, float32: fnn implements the algorithm
+    the theory is about); (iii) fnn against :func:`_sgd_floor.floor_reshuffled` where its pair expansion holds,
+    ``eps = 2/(eta lambda_min N) <= 0.25`` (dropped terms ~ eps x the +3% pair correction, <= 0.75%, under a
+    quarter of the seeds' interval). The float64 reference's comparison with that theory at every rate is
+    stored in the JSON (``reshuffled_theory`` vs ``reshuffled_reference``).
+
+    An earlier version compared fnn with the additive closed form scaled by the with-replacement ratio of the
+    multiplicative term, 1.5-2.9% below the exact floor at every rate: at eta = 0.015, 0.05, 0.15 the
+    measurements were 0.001424 [0.001370, 0.001477], 0.008589 [0.008331, 0.008846], 0.03826 [0.03651, 0.04001]
+    vs 0.001347, 0.008217, 0.03555 (8 seeds), "unexpected"; the ratio misses the within-epoch correlation of
+    a batch's multiplicative noise with the earlier batches' noise (``_sgd_floor.floor_reshuffled``).
+
+    With the corrected theory (seed 0, 8 seeds): eta = 0.05 as expected (0.008589 [0.008331, 0.008846] vs
+    0.008463); eta = 0.15 unexpected, 0.03826 [0.03651, 0.04001] vs 0.03636, the float64 reference being
+    0.03657 [0.03627, 0.03687] (the theory agrees with it; fnn-vs-reference passes at the combined tolerance).
+    A diagnostic with 24 fresh seeds (key 12345; not used for any verdict) gave 0.03740 [0.03636, 0.03844]:
+    fnn sits 2-5% above the exact floor at eta = 0.15, not explained by batching (n divisible by m, a uniform
+    permutation per epoch, the cost read at epoch ends, as in the reference) or by float32 (the cost's
+    evaluation error is ~1e-10); left unexplained.
+    """
     n = X.shape[0]
     xb = np.hstack([X, np.ones((n, 1))])
     r = Y - xb @ w_ls
@@ -114,18 +142,55 @@ def _floor_study(X, Y, w_ls, batch: int, keys, epochs: int, quick: bool) -> dict
         out[f"{mode}_curves"] = c
     out["with_replacement_theory"] = [_sgd_floor.floor_with_replacement(xb, r, batch, e) for e in etas]
     out["reshuffled_theory"] = [_sgd_floor.floor_reshuffled(xb, r, batch, e) for e in etas]
+    out["reshuffled_additive_theory"] = [_sgd_floor.floor_reshuffled(xb, r, batch, e, multiplicative=False)
+                                         for e in etas]
+    out["pair_expansion_eps"] = [_sgd_floor.pair_expansion_parameter(xb, batch, e) for e in etas]
     out["notes_formula"] = [_sgd_floor.floor_notes(xb, r, batch, e) for e in etas]
+    # float64 references (no fnn): runs x (epochs - burn) epoch ends; e starts at 0, burn >> 1/(2 eta lambda N).
+    runs, s_ep, burn = (100, 20, 8) if quick else (600, 30, 10)
+    ref = {mult: [_sgd_floor.simulate_reshuffled(xb, r, batch, e, runs, s_ep, burn, seed=10 + i, multiplicative=mult)
+                  for i, e in enumerate(etas)] for mult in (False, True)}
+    out["reshuffled_reference"] = [t_interval(v) for v in ref[True]]
+    out["reshuffled_additive_reference"] = [t_interval(v) for v in ref[False]]
+    out["reference_setup"] = {"runs": runs, "epochs": s_ep, "burn": burn, "dtype": "float64"}
     R = len(keys)
-    for mode, label in (("with_replacement", "sampling with replacement (exact second-moment theory)"),
-                        ("reshuffled", "reshuffling each epoch, as fnn trains (zero-sum noise per epoch, additive)")):
-        for i, eta in enumerate(etas):
-            m, lo, hi = t_interval(out[f"{mode}_measured"][i])
-            p = out[f"{mode}_theory"][i]
-            out["verdicts"].append(verdict(
-                f"constant-rate SGD stalls at a noise floor: {label}, eta = {eta}, m = {batch} (excess cost at epoch "
-                f"ends of epochs 21-{epochs}, mean over {R} seeds)",
-                m, p, lo <= p <= hi, "theory inside the 95% t-interval over seeds", SECTION,
-                kind="prediction", interval=(lo, hi), n_seeds=R))
+    for i, eta in enumerate(etas):
+        m, lo, hi = t_interval(out["with_replacement_measured"][i])
+        p = out["with_replacement_theory"][i]
+        out["verdicts"].append(verdict(
+            f"constant-rate SGD stalls at a noise floor: sampling with replacement (exact second-moment theory), "
+            f"eta = {eta}, m = {batch} (excess cost at epoch ends of epochs 21-{epochs}, mean over {R} seeds)",
+            m, p, lo <= p <= hi, "theory inside the 95% t-interval over seeds", SECTION,
+            kind="prediction", interval=(lo, hi), n_seeds=R))
+    for i, eta in enumerate(etas):
+        m, lo, hi = out["reshuffled_additive_reference"][i]
+        p = out["reshuffled_additive_theory"][i]
+        out["verdicts"].append(verdict(
+            f"the reshuffled closed form (zero-sum noise per epoch) is exact for additive noise: float64 simulation "
+            f"of e <- (1 - eta H) e + eta g_B, eta = {eta}, m = {batch} ({runs} runs, epochs {burn + 1}-{s_ep})",
+            m, p, lo <= p <= hi, "closed form inside the simulation's 95% t-interval over runs", SECTION,
+            kind="check", interval=(lo, hi), n_seeds=runs))
+    for i, eta in enumerate(etas):
+        m, lo, hi = t_interval(out["reshuffled_measured"][i])
+        rm, rlo, rhi = out["reshuffled_reference"][i]
+        half = float(np.hypot(hi - m, rhi - rm))
+        out["verdicts"].append(verdict(
+            f"fnn's reshuffled SGD (float32, data.batch_indices) has the floor of the exact reshuffled recursion "
+            f"(float64 simulation, {runs} runs), eta = {eta}, m = {batch}, {R} seeds",
+            m, rm, abs(m - rm) <= half, "|difference| <= the two 95% half-widths added in quadrature", SECTION,
+            kind="check", interval=(lo, hi), n_seeds=R))
+    for i, eta in enumerate(etas):
+        eps = out["pair_expansion_eps"][i]
+        if eps > 0.25:
+            continue
+        m, lo, hi = t_interval(out["reshuffled_measured"][i])
+        p = out["reshuffled_theory"][i]
+        out["verdicts"].append(verdict(
+            f"constant-rate SGD stalls at a noise floor: reshuffling each epoch, as fnn trains (zero-sum additive "
+            f"noise + multiplicative noise to first order in the without-replacement correlations, eps = {eps:.2f}), "
+            f"eta = {eta}, m = {batch} (excess cost at epoch ends of epochs 21-{epochs}, mean over {R} seeds)",
+            m, p, lo <= p <= hi, "theory inside the 95% t-interval over seeds", SECTION,
+            kind="prediction", interval=(lo, hi), n_seeds=R))
     # The with-replacement formula does not describe reshuffled training at small eta (eta lambda N small).
     m, lo, hi = t_interval(out["reshuffled_measured"][0])
     wr = out["with_replacement_theory"][0]
@@ -245,7 +310,9 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
 
     # ---- figure ------------------------------------------------------------------------------------
     xb = np.hstack([X, np.ones((n, 1))])
-    floor_k = _sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, etaK)
+    # At eta_K, eps = 2/(eta_K lambda_min N) = 20: the pair expansion does not apply; the additive closed form
+    # (exact for additive noise; the multiplicative part is O(eta) there) gives the line.
+    floor_k = _sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, etaK, multiplicative=False)
     fig, axes = figure(3, 1, width=5.6, height=4.4)
     ax = axes[0, 0]
     t = np.unique(np.geomspace(1, 2 * T, 300).astype(int))
@@ -260,20 +327,37 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         g, lo, hi = (np.exp(v) for v in np.array([t_interval(col) for col in np.log(c).T]).T)
         (line,) = ax.semilogy(ep, g, label=name)
         ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-    ax.axhline(floor_pred, color="k", ls=":", lw=1.2, label="theory: constant-η₀ floor (reshuffled)")
-    ax.axhline(floor_k, color="gray", ls=":", lw=1.2, label="theory: constant-η_K floor (reshuffled)")
+    ax.axhline(floor_pred, color="k", ls=":", lw=1.2, label="theory: stationary floor of a constant η₀")
+    ax.axhline(floor_k, color="gray", ls=":", lw=1.2, label="theory: stationary floor of a constant η_K")
     ax.set(xlabel="epoch", ylabel="excess cost C(w) − C(w_min), training set",
            title=f"(b) SGD, m = {batch}, linear regression d = {d}, σ = {sigma}\n"
-                 f"geometric mean, 95% t-band, {R} seeds; decaying rates fall below η₀'s floor by design")
+                 f"geometric mean, 95% t-band, {R} seeds")
     ax.title.set_fontsize(9)
+    ax.text(0.02, 0.02, "dotted: stationary floors (means) of a\n"
+            "CONSTANT rate. Decaying schedules pass\n"
+            "below η₀'s floor as η(τ) falls; exponential\n"
+            "and power law T/9999 end at η_K, near\n"
+            "η_K's floor (curves: geometric means, below\n"
+            "the mean). Constant η_K is still relaxing\n"
+            f"(1/(η_K λ_min N) = {1 / (etaK * lam_H.min() * (n // batch)):.0f} epochs per e-fold).",
+            transform=ax.transAxes, ha="left", va="bottom", fontsize=5.5, multialignment="left",
+            bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19), ncol=2)
     ax = axes[0, 2]
     etas = np.asarray(floors["etas"])
-    fine = np.geomspace(etas.min() / 1.5, etas.max() * 1.5, 60)
+    fine = np.geomspace(etas.min() / 1.5, etas.max() * 1.5, 8 if quick else 20)
     ax.loglog(fine, [_sgd_floor.floor_with_replacement(xb, Y - xb @ w_ls, batch, e) for e in fine], "-",
               color="tab:red", label="theory, with replacement (exact)")
-    ax.loglog(fine, [_sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, e) for e in fine], "-",
-              color="tab:blue", label="theory, reshuffled each epoch")
+    res = np.array([_sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, e) for e in fine])
+    ok = np.array([_sgd_floor.pair_expansion_parameter(xb, batch, e) <= 0.25 for e in fine])
+    ax.loglog(fine[ok], res[ok], "-", color="tab:blue", label="theory, reshuffled (pair expansion, ε ≤ 0.25)")
+    ax.loglog(fine[~ok | np.roll(ok, -1)], res[~ok | np.roll(ok, -1)], "--", color="tab:blue", lw=0.9,
+              label="same, ε > 0.25 (outside its validity)")
+    ax.loglog(fine, [_sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, e, multiplicative=False) for e in fine],
+              ":", color="tab:cyan", lw=1.0, label="reshuffled, additive noise only (exact closed form)")
+    st = np.array(floors["reshuffled_reference"])
+    ax.errorbar(etas, st[:, 0], yerr=[st[:, 0] - st[:, 1], st[:, 2] - st[:, 0]], fmt="x", color="k", ms=5,
+                capsize=2, label="float64 simulation of exact reshuffled SGD (no fnn)")
     ax.loglog(fine, [_sgd_floor.floor_notes(xb, Y - xb @ w_ls, batch, e) for e in fine], "--", color="0.5",
               lw=0.9, label="notes: Σ ησ²λ/(2m(2−ηλ)) ≈ ησ²tr(H)/(4m)")
     for mode, color, mk in (("with_replacement", "tab:red", "o"), ("reshuffled", "tab:blue", "s")):
@@ -286,7 +370,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set(xlabel="learning rate η", ylabel="stationary excess cost (epoch ends)",
            title=f"(c) the noise floor vs η: with replacement vs reshuffling ({R} seeds)")
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
 
     data_out = {
