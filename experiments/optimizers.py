@@ -16,16 +16,60 @@ Notes, "Momentum" and "Learning rate scheduling" (AdaGrad, RMSProp, Adam), with
     put it ahead of GD.
 (c) an MLP (784-100-10, ReLU, softmax + log-likelihood) on 10,000 Fashion-MNIST
     images, mini-batch 50, 8 epochs: each optimizer at its best rate of a
-    5-point grid (one seed per rate, as one population; best = lowest
-    validation cost on 5,000 held-out training images), then 5 seeds at that
-    rate (one population), 95% t-intervals over seeds. The per-parameter
-    effective rates: AdaGrad's ``eta / (sqrt(G) + eps)`` with ``G`` the *sum*
-    of squared gradients can only shrink (a check), and, as the gradients'
-    mean square falls during training, more slowly than the ``t^(-1/2)`` of
-    stationary gradients (a prediction); RMSProp's ``eta / (sqrt(nu) + eps)``
-    with ``nu`` an exponential *average* keeps more of its size, and at their best
-    rates RMSProp trains further than AdaGrad (the notes: RMSProp "fixes a
-    problem with AdaGrad where the weight updates tend to become too small").
+    5-point grid (3 seeds per rate, sharing initialisations and batch orders
+    across rates; best = lowest mean validation cost on 5,000 held-out training
+    images), then 5 fresh seeds at that rate (one population), 95% t-intervals
+    over seeds. The per-parameter effective rates: AdaGrad's
+    ``eta / (sqrt(G) + eps)`` with ``G`` the *sum* of squared gradients can only
+    shrink (a check), and, as the gradients' mean square falls during training,
+    more slowly than the ``t^(-1/2)`` of stationary gradients (a prediction);
+    RMSProp's ``eta / (sqrt(nu) + eps)`` with ``nu`` an exponential *average*
+    keeps more of its size (a prediction: the notes' "Fixes a problem with
+    AdaGrad where the weight updates tend to become too small").
+(d) that statement in its pure form, where it must hold exactly: on a constant
+    gradient ``f(w) = g . w`` AdaGrad's step is ``eta |g| / (sqrt(t) |g| + eps)``
+    (``~ eta t^(-1/2)``) and RMSProp's ``eta |g| / (sqrt(1 - 0.9^t) |g| + eps)``
+    (``-> eta``), :func:`constant_gradient_steps`; measured with
+    ``optim.trajectory`` in float64 (a check).
+
+What the notes do and do not say (section "Learning rate scheduling"), quoted:
+"**RMSProp** (*Root Mean Square Propagation*): Replace the sum of squared
+gradients of AdaGrad with an exponentially weighted average. Fixes a problem
+with AdaGrad where the weight updates tend to become too small." They do not say
+that RMSProp reaches a lower training cost than AdaGrad when each runs at its
+own best rate for a fixed budget. An earlier version of this experiment
+predicted exactly that ("RMSProp trains the Fashion-MNIST MLP further: AdaGrad's
+minus RMSProp's mean training cost of the last epoch > 0", one seed per rate in
+the sweep) and measured -0.060 nats [-0.072, -0.048] (5 seeds): unexpected. That
+prediction was our own extrapolation, and it does not follow from the mechanism:
+
+- the rate is tuned *for the budget*, so AdaGrad's larger ``eta`` compensates
+  the decay of ``1/sqrt(G_t)`` over the horizon (in that run, at the end of
+  the 8 epochs its median effective rate was still ~14x RMSProp's);
+- a decaying rate within a fixed budget is what the notes themselves recommend
+  (same section: "best results are obtained using a larger value for eta at the
+  start of training. And then reducing the learning rate over time", with the
+  power law ``eta_0 (1 + tau/s)^c``, "usually c = -0.5"): with stationary
+  gradients AdaGrad's ``eta / sqrt(G_t)`` *is* that schedule with ``c = -1/2``.
+
+So no sign of that difference is predicted. The "too small" mechanism is tested
+where the notes put it: the effective rates of (c) and the exact case (d). The
+training-cost difference is kept as a recorded finding
+(``data["mlp"]["finding_adagrad_vs_rmsprop"]``, with its Welch interval), with
+the horizon the ``t^(-1/2)`` bound gives for AdaGrad's rate to fall to RMSProp's
+at all: ``T* = t_end (r_end)^2``, ``r_end`` the ratio of their median effective
+rates at the last update (an RMSProp rate held constant, AdaGrad's decaying at the
+stationary worst case from there). From this version on the sweep uses 3 seeds
+per rate (2 in quick mode) because one seed's ranking was within the seed-to-seed spread
+(RMSProp's one-seed sweep was non-monotone: 0.506, 0.515, 0.686 nats at
+3e-4, 1e-3, 3e-3), and so that the figure can show an interval over seeds.
+With 3 seeds RMSProp's best rate moved from 3e-4 to 1e-3 (mean validation cost
+0.475 vs 0.433 nats), the others stayed, and the recorded finding changed sign:
+AdaGrad's minus RMSProp's final training cost +0.016 [0.005, 0.027] nats (5
+seeds), AdaGrad's median effective rate at the last update 3.5x [2.3, 4.7]
+RMSProp's, ``T* ~ 2 x 10^4`` updates (~100 epochs). That a one-seed change in
+the rate selection flips it is one more reason not to read this difference as
+a consequence of the notes; it stays a record, not a verdict.
 """
 
 from __future__ import annotations
@@ -96,6 +140,46 @@ def _part_ab(quick: bool, seed: int):
         return lam, quad, rates, rosen, rates_r
 
 
+def constant_gradient_steps(name: str, rate: float, g: float, steps: int, eps: float, decay: float = 0.9) -> np.ndarray:
+    """Closed-form step sizes ``|Delta w_t|``, t = 1..steps, of AdaGrad or RMSProp on a constant gradient ``g``.
+
+    Notes, "Learning rate scheduling": AdaGrad divides by the root of the accumulated *sum* of squares,
+    RMSProp by the root of an exponentially weighted *average*. On ``f(w) = g w`` every derivative is ``g``:
+
+    - AdaGrad (Duchi et al. 2011; Goodfellow et al. 2016, Alg. 8.4): ``G_t = t g^2``, so
+      ``|Delta w_t| = eta |g| / (sqrt(t) |g| + eps)``, i.e. ``~ eta t^(-1/2)``: the updates become too small;
+    - RMSProp (Tieleman & Hinton 2012; Goodfellow et al. 2016, Alg. 8.5) with ``nu_0 = 0``:
+      ``nu_t = (1 - decay^t) g^2``, so ``|Delta w_t| = eta |g| / (sqrt(1 - decay^t) |g| + eps)`` -> ``eta``.
+
+    This is the pure form of the notes' "Fixes a problem with AdaGrad where the weight updates tend to become
+    too small" (stationary gradients, no noise, no curvature).
+    """
+    if name not in ("AdaGrad", "RMSProp"):
+        raise ValueError(f"name must be 'AdaGrad' or 'RMSProp', got {name!r}")
+    if not rate > 0 or not eps > 0 or not 0.0 <= decay < 1.0 or not math.isfinite(g):
+        raise ValueError(f"need rate > 0, eps > 0, 0 <= decay < 1, finite g; got rate = {rate!r}, eps = {eps!r}, "
+                         f"decay = {decay!r}, g = {g!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    root = np.sqrt(t) * abs(g) if name == "AdaGrad" else np.sqrt(1.0 - decay**t) * abs(g)
+    return rate * abs(g) / (root + eps)
+
+
+def _constant_gradient(quick: bool) -> dict:
+    """Measured (``optim.trajectory``, float64) and closed-form step sizes on ``f(w) = g . w``, 4 coordinates."""
+    steps = 2000 if quick else 20_000
+    g = np.array([1e-3, 0.1, 1.0, 30.0])  # AdaGrad/RMSProp are per-coordinate scale invariant (up to eps)
+    out = {"steps": steps, "g": g}
+    with jax.enable_x64(True):
+        for name, opt, eps in (("AdaGrad", optim.adagrad(0.01), 1e-7), ("RMSProp", optim.rmsprop(0.01), 1e-8)):
+            ws = np.asarray(optim.trajectory(lambda w: jnp.dot(jnp.asarray(g), w), jnp.zeros(4), opt, steps))
+            meas = np.abs(np.diff(ws, axis=0))  # (steps, 4)
+            theory = np.stack([constant_gradient_steps(name, 0.01, float(gi), steps, eps) for gi in g], axis=1)
+            out[name] = {"measured": meas, "theory": theory}
+    return out
+
+
 def _effective_rate_median(opt_state, rate) -> jax.Array:
     """Median over parameters of eta / (sqrt(acc) + eps) for an AdaGrad (sum) or RMSProp (average) state."""
     for s in opt_state:
@@ -127,7 +211,7 @@ def _eff_callback(rates):
 
 
 def _part_c(quick: bool, seed: int):
-    """Each optimizer: a rate sweep (one seed per rate, best by final validation cost), then ``n_seeds``
+    """Each optimizer: a rate sweep (``sweep_seeds`` seeds per rate, best by mean final validation cost), then ``n_seeds``
     seeds at the best rate; one population per phase (``experiments._population``)."""
     if quick:
         x_all, y_all = data.load("fashion_mnist", "test", download=False, progress=False)
@@ -142,25 +226,33 @@ def _part_c(quick: bool, seed: int):
     batch = 20 if quick else 50
     net = nn.MLP((784, 100, 10), hidden="relu", output="softmax")
     key = jax.random.key(seed)
+    sweep_seeds = 2 if quick else 3
     out = {}
     for name, make in OPTIMIZERS.items():
         grid = [RATE_GRID[name][i] for i in grid_take]
-        sweep_keys = jnp.stack([jax.random.fold_in(key, 1)] * len(grid))
+        # Member (rate i, seed j): the same sweep_seeds initialisations / batch orders for every rate (common
+        # random numbers), so the rates are compared on equal footing; best = lowest mean final validation cost.
+        seed_keys = [jax.random.fold_in(jax.random.fold_in(key, 1), j) for j in range(sweep_seeds)]
+        sweep_keys = jnp.stack([k for _ in grid for k in seed_keys])
+        sweep_rates = np.repeat(np.asarray(grid), sweep_seeds)
         _, hs = _population.fit_seeds(net, "log_likelihood", make(), train_set, epochs, batch, sweep_keys,
-                                      hyperparams={"rate": np.asarray(grid)}, evals={"val": val})
-        final_val = np.where(np.isfinite(hs["val_cost"][-1]), hs["val_cost"][-1], np.inf)
-        best = float(grid[int(np.argmin(final_val))])
+                                      hyperparams={"rate": sweep_rates}, evals={"val": val})
+        final_val = np.where(np.isfinite(hs["val_cost"][-1]), hs["val_cost"][-1], np.inf).reshape(len(grid),
+                                                                                                    sweep_seeds)
+        final_val_mean = final_val.mean(axis=1)
+        best = float(grid[int(np.argmin(final_val_mean))])
         keys = jax.random.split(jax.random.fold_in(key, 2), n_seeds)
         rates = np.full(n_seeds, best)
         cb = _eff_callback(rates) if name in ("AdaGrad", "RMSProp") else None
         _, h = _population.fit_seeds(net, "log_likelihood", make(), train_set, epochs, batch, keys,
                                      hyperparams={"rate": rates}, evals={"test": test}, callback=cb)
         out[name] = {"label": f"{name} (best η = {best:g})", "rate": best, "grid": grid,
-                     "sweep_final_val_cost": hs["val_cost"][-1], "train_cost_epoch": h["cost"],
+                     "sweep_final_val_cost": final_val, "train_cost_epoch": h["cost"],
                      "test_accuracy_epoch": h["test_accuracy"], "test_cost_epoch": h["test_cost"],
                      "diverged": h["diverged"], "effective_rate_median": h.get("effective_rate_median")}
     setup = {"train": int(train_set[0].shape[0]), "validation": int(val[0].shape[0]), "test": int(test[0].shape[0]),
-             "epochs": epochs, "batch": batch, "seeds": n_seeds, "updates_per_epoch": int(train_set[0].shape[0]) // batch,
+             "epochs": epochs, "batch": batch, "seeds": n_seeds, "sweep_seeds": sweep_seeds,
+             "updates_per_epoch": int(train_set[0].shape[0]) // batch,
              "source": "fashion_mnist test split (quick)" if quick else
              "fashion_mnist train[:10000] (training), train[50000:55000] (validation for the rate), test"}
     return out, setup
@@ -250,14 +342,35 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         {"difference": d_eff, "RMSProp ratio": rm_m, "RMSProp interval": [rm_lo, rm_hi]}, "> 0", d_eff - h_eff > 0,
         f"lower end of the 95% Welch t-interval (df = {n_s - 1}, conservative) > 0", SECTION, kind="prediction",
         interval=(d_eff - h_eff, d_eff + h_eff), n_seeds=n_s))
+    # The notes' statement in its pure form (constant gradient): AdaGrad's step falls as t^(-1/2), RMSProp's not.
+    cg = _constant_gradient(quick)
+    T_c = cg["steps"]
+    rel = max(float(np.max(np.abs(cg[n]["measured"] / cg[n]["theory"] - 1))) for n in ("AdaGrad", "RMSProp"))
+    ratio_T = cg["AdaGrad"]["measured"][-1] / cg["RMSProp"]["measured"][-1]  # per coordinate
+    verdicts.append(verdict(
+        "notes: RMSProp 'fixes a problem with AdaGrad where the weight updates tend to become too small', in its "
+        f"pure form (constant gradient g, 4 coordinates |g| = 1e-3..30, eta = 0.01, {T_c} steps): AdaGrad's step is "
+        "eta|g|/(sqrt(t)|g|+eps), RMSProp's eta|g|/(sqrt(1-0.9^t)|g|+eps): largest relative error over all steps; "
+        "AdaGrad/RMSProp step ratio at the last step",
+        {"max relative error": rel, "step ratio at T (per coordinate)": ratio_T.tolist()},
+        {"max relative error": 0.0, "step ratio at T": 1.0 / math.sqrt(T_c)},
+        rel <= 1e-9, "relative error <= 1e-9 at every step and coordinate (float64)", SECTION, kind="check"))
+    # The training-cost comparison at tuned rates is recorded, not predicted (module docstring, "(c)").
     a_c, r_c = mlp["AdaGrad"]["train_cost_epoch"][-1], mlp["RMSProp"]["train_cost_epoch"][-1]
     diff = float(a_c.mean() - r_c.mean())
     half = t_quantile(0.975, n_s - 1) * math.sqrt(a_c.var(ddof=1) / n_s + r_c.var(ddof=1) / n_s)
-    verdicts.append(verdict(
-        "notes: RMSProp fixes AdaGrad's too-small updates, so at their best rates RMSProp trains the Fashion-MNIST MLP "
-        f"further: AdaGrad's minus RMSProp's mean training cost of the last epoch (nats per example)",
-        diff, "> 0", diff - half > 0, f"lower end of the 95% Welch t-interval (df = {n_s - 1}, conservative) > 0",
-        SECTION, kind="prediction", interval=(diff - half, diff + half), n_seeds=n_s))
+    eff_ratio = np.asarray(mlp["AdaGrad"]["effective_rate_median"][-1]) / np.asarray(
+        mlp["RMSProp"]["effective_rate_median"][-1])
+    er_m, er_lo, er_hi = t_interval(eff_ratio)
+    finding = {
+        "adagrad_minus_rmsprop_final_train_cost": diff,
+        "interval_welch_df_n_minus_1": [diff - half, diff + half],
+        "n_seeds": n_s,
+        "adagrad_over_rmsprop_median_effective_rate_at_last_update": {"mean": er_m, "interval": [er_lo, er_hi]},
+        "earliest_update_adagrad_rate_could_fall_below_rmsprops_stationary_bound": t1 * er_m**2 if er_m > 1 else t1,
+        "note": "recorded, not predicted: at rates tuned for a fixed budget the notes give no sign for this "
+                "difference (module docstring, part (c))",
+    }
 
     # ---- figure -------------------------------------------------------------------------------------
     fig, axes = figure(4, 2, width=5.0, height=4.0)
@@ -266,7 +379,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
         ax.semilogy(np.maximum(r["curve"], 1e-30), label=f"{name} (η={r['rate']:.3g})")
     with jax.enable_x64(True):
         alpha_t = np.asarray(analysis.predicted_components(lam, eta_gd, 1.0, T_q))
-    ax.semilogy(0.5 * (alpha_t**2) @ lam, "k:", lw=1.6, label="theory, GD: ½Σλᵢ(1−ηλᵢ)^{2t}")
+    ax.semilogy(0.5 * (alpha_t**2) @ lam, "k:", lw=1.6, label="theory, GD: ½ Σᵢ λᵢ (1−ηλᵢ)²ᵗ αᵢ(0)²")
     ax.set(xlabel="step", ylabel="cost ½wᵀHw", title=f"(a) quadratic, d=10, κ={kappa:g}, best rate each", ylim=(1e-30, 1e2))
     ax.legend(fontsize=7)
     ax = axes[0, 1]
@@ -281,11 +394,17 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     ax.set(xlabel="step", ylabel="f(x, y)", title="(c) Rosenbrock from (−1.2, 1), best rate each")
     ax.legend(fontsize=7)
     ax = axes[0, 3]
+    n_sw = setup_c["sweep_seeds"]
     for name, r in mlp.items():
-        ax.semilogx(r["grid"], r["sweep_final_val_cost"], "o-", ms=3, label=name)
-        ax.plot(r["rate"], r["sweep_final_val_cost"][r["grid"].index(r["rate"])], "k*", ms=8)
-    ax.set(xlabel="learning rate η", ylabel="validation cost after the last epoch (nats)",
-           title="(d) MLP rate sweep, one seed per rate (★ best)")
+        v = np.asarray(r["sweep_final_val_cost"])  # (rates, sweep seeds)
+        ok = np.all(np.isfinite(v), axis=1)
+        st = np.array([t_interval(row) if f else (np.nan,) * 3 for row, f in zip(v, ok)])
+        (line,) = ax.semilogx(r["grid"], st[:, 0], "o-", ms=3, label=name)
+        ax.fill_between(r["grid"], st[:, 1], st[:, 2], color=line.get_color(), alpha=0.2, lw=0)
+        ax.plot(r["rate"], st[r["grid"].index(r["rate"]), 0], "*", color=line.get_color(), mec="k", ms=11)
+    ax.set(xlabel="learning rate η", ylabel="validation cost, last epoch (nats)",
+           title=f"(d) MLP rate sweep (mean, 95% t-band, {n_sw} seeds; ★ best)", yscale="log")
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     ep = np.arange(1, setup_c["epochs"] + 1)
     for ax, key, ylabel, title in ((axes[1, 0], "train_cost_epoch", "training cost, epoch mean (nats per example)",
@@ -312,7 +431,8 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
 
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set(xlabel="update t", ylabel="effective rate per parameter (median)",
-           title=f"(g) AdaGrad shrinks, RMSProp does not ({n_s} seeds)")
+           title=f"(g) MLP effective rates: AdaGrad's shrinks, RMSProp's does not (mean, 95% t-band, {n_s} seeds)")
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     ax = axes[1, 3]
     for i, (name, r) in enumerate(mlp.items()):
@@ -333,7 +453,10 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     data_out = {
         "quadratic": {"eigenvalues": lam, "rates": rates_q, **data_gd_bound, **{k: thin(v, T_q) for k, v in quad.items()}},
         "rosenbrock": {"rates": rates_r, **{k: thin(v, T_r) for k, v in rosen.items()}},
-        "mlp": {"setup": setup_c, **mlp},
+        "mlp": {"setup": setup_c, **mlp, "finding_adagrad_vs_rmsprop": finding},
+        "constant_gradient": {"steps": T_c, "g": cg["g"], "rate": 0.01,
+                              **{n: {"step_at": {int(t): cg[n]["measured"][t - 1].tolist() for t in (1, 10, 100, T_c)}}
+                                 for n in ("AdaGrad", "RMSProp")}},
     }
     return save("optimizers", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
                 title="GD, momentum, AdaGrad, RMSProp, Adam (notes, Momentum and Learning rate scheduling)")
