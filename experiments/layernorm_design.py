@@ -64,8 +64,14 @@ Predictions (quick mode: the factors only, no training):
   float32, 1,000 images, 2 seeds). A derived rule would need the mean-field
   trainability theory of Schoenholz et al. (2017, "Deep information
   propagation", sec. 5: depth against the correlation depth scale) redone
-  with layer norm and non-centred outputs; not done. This row stays
-  "unexpected"; we have no derived trainability rule that covers it.
+  with layer norm and non-centred outputs; not done. A diagnostic run after
+  the result (not part of the design, whose rate grid was fixed
+  beforehand): with SGD at ``eta = 0.01`` the sigmoid ``gamma_0 = 8`` cell
+  does train (last-epoch cost 0.88, 0.93, 0.95 over 3 seeds; best of
+  {0.003, 0.01, 0.03}), so its failure is the step size, not the signal:
+  the grid's smallest rate 0.1 is too large for this cell. This row stays
+  "unexpected"; we have no derived rule that predicts which cells need a
+  smaller rate.
 * Adam trains in every cell (its per-parameter step ``eta m / sqrt(v)`` does
   not shrink with the gradient; experiment ``normalization``: it escapes).
 """
