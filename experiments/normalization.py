@@ -591,7 +591,10 @@ def _figure(a: dict, bc: dict):
                title=f"({'ef'[j]}) 784-64×10-10 sigmoid, {name} ({len(st['seeds'])} seeds, 95% t-band)",
                ylim=(0, top))
         ax.title.set_fontsize(9)
-        ax.legend(fontsize=7, loc="lower left" if name == "SGD" else "best")
+        if name == "SGD":  # between the batch-norm curve (low) and the ln 10 line with the inset above it
+            ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.36))
+        else:
+            ax.legend(fontsize=7)
     # (c1) the two modes per epoch
     ax = axes[2, 0]
     pe = bc["modes"]["per_epoch"]
