@@ -32,6 +32,7 @@ def _per_example(net, params, x, y):
     return np.asarray(J), np.asarray(p), np.asarray(d2a), np.asarray((H + H.T) / 2)
 
 
+@pytest.mark.slow  # ~25 s on 2 cores (dense per-example Hessians / a P-step Lanczos compile)
 def test_gauss_newton_is_jt_diag_p_minus_ppt_j_and_h_is_g_plus_the_residual(x64):
     net, params, x, y = _tiny()
     J, p, d2a, H = _per_example(net, params, x, y)
@@ -63,6 +64,7 @@ def test_class_means_give_the_psd_split_g_equals_g1_plus_a_covariance(x64):
     assert np.linalg.matrix_rank(G1, tol=1e-10) <= C
 
 
+@pytest.mark.slow  # ~25 s on 2 cores (dense per-example Hessians / a P-step Lanczos compile)
 def test_bulk_edge_is_the_dense_top_eigenvalue_of_m_minus_g1_and_the_count_obeys_weyl(x64):
     net, params, x, y = _tiny(n=31)
     _, _, _, H = _per_example(net, params, x, y)
