@@ -81,3 +81,49 @@ def test_new_functions_reject_bad_arguments():
         _sgd_floor.pair_expansion_parameter(x, 4, 0.0)
     with pytest.raises(ValueError, match="m must"):
         _sgd_floor.floor_reshuffled(x, r, 0, 0.1)
+
+
+def test_floor_with_replacement_matches_a_float64_simulation():
+    x, r = _least_squares(0)
+    eta, m = 0.1, 4
+    rng = np.random.default_rng(1)
+    h = x.T @ x / x.shape[0]
+    e, acc = np.zeros(x.shape[1]), []
+    for t in range(60_000):
+        i = rng.integers(0, x.shape[0], m)
+        e = e - eta * x[i].T @ (x[i] @ e - r[i]) / m
+        if t > 2000 and t % 10 == 0:
+            acc.append(0.5 * e @ h @ e)
+    blocks = np.asarray(acc[: len(acc) // 50 * 50]).reshape(50, -1).mean(axis=1)
+    mean, se = blocks.mean(), blocks.std(ddof=1) / math.sqrt(blocks.size)
+    assert abs(_sgd_floor.floor_with_replacement(x, r, m, eta) - mean) <= 4 * se
+
+
+def test_floor_reshuffled_additive_matches_a_float64_simulation():
+    # Additive noise only (the closed form's model): e <- (1 - eta H) e + eta xi with xi from a random partition.
+    x, r = _least_squares(2)
+    n, m, eta = x.shape[0], 4, 0.01
+    h = x.T @ x / n
+    rng = np.random.default_rng(3)
+    e, acc = np.zeros(x.shape[1]), []
+    for epoch in range(3000):
+        order = rng.permutation(n).reshape(n // m, m)
+        for idx in order:
+            e = e - eta * (h @ e - x[idx].T @ r[idx] / m)
+        if epoch > 100:
+            acc.append(0.5 * e @ h @ e)
+    blocks = np.asarray(acc[: len(acc) // 40 * 40]).reshape(40, -1).mean(axis=1)
+    mean, se = blocks.mean(), blocks.std(ddof=1) / math.sqrt(blocks.size)
+    pred = _sgd_floor.floor_reshuffled(x, r, m, eta, multiplicative=False)
+    assert abs(pred - mean) <= 4 * se
+    assert pred < 0.5 * _sgd_floor.floor_with_replacement(x, r, m, eta, multiplicative=False)
+
+
+def test_floor_functions_reject_bad_arguments():
+    x, r = _least_squares(0)
+    with pytest.raises(ValueError, match="eta"):
+        _sgd_floor.floor_reshuffled(x, r, 4, -0.1)
+    with pytest.raises(ValueError, match="m must"):
+        _sgd_floor.floor_with_replacement(x, r, 0, 0.1)
+    with pytest.raises(ValueError, match="shapes"):
+        _sgd_floor.floor_notes(x, r[:-1], 4, 0.1)
