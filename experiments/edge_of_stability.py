@@ -41,9 +41,11 @@ Predictions (per configuration):
 
 1. progressive sharpening: max lambda_max before reaching / lambda_0 > 1;
 2. at the larger rate every seed reaches 0.95 * 2/eta;
-3. "right at, or just above": the mean of lambda_max / (2/eta) after reaching
-   (log-likelihood: while C > 0.1 C(t_reach)) has its 95% interval's lower end
-   >= 0.95, the level counted as reaching;
+3. "right at, or just above", its lower side: the mean of lambda_max / (2/eta)
+   after reaching (log-likelihood: while C > 0.1 C(t_reach)) has its 95%
+   interval's lower end >= 0.95, the level counted as reaching (the paper
+   gives no number for "just above", so no upper limit is tested here: a mean
+   of 1.6 passes this row, and the pinning to 2/eta is tested by 4);
 4. pinned by eta, not still sharpening: the mean lambda_max after reaching at
    the smaller rate over that at the larger rate equals eta_large / eta_small
    = 1.6 / 1.25 = 1.28 if the level is 2/eta times a constant; if the sharpness
@@ -374,9 +376,11 @@ def _verdicts(tag: str, ph, etas, lam0, factors, steps: int, every: int) -> list
     m, lo, hi = _ci(per_seed("mean_ratio"))
     band_min = min(ph[i][j]["in_band"] for i, j in got)
     out.append(verdict(
-        f"Cohen et al.: after reaching 2/eta, lambda_max hovers 'right at, or just above' 2/eta{window}: mean of "
-        f"lambda_max / (2/eta) over the rest of training (for the record: smallest fraction of measurements in the "
-        f"earlier, invented band {list(BAND)}: {band_min:.3f})" + cfg,
+        f"Cohen et al.: after reaching 2/eta, lambda_max hovers 'right at, or just above' 2/eta{window}; tested here: "
+        f"it does not fall back below 2/eta (the lower side only; the paper gives no upper limit for 'just above', "
+        f"and whether the level is pinned to 2/eta is the next row's test): mean of lambda_max / (2/eta) over the "
+        f"rest of training (for the record: smallest fraction of measurements in the earlier, invented band "
+        f"{list(BAND)}: {band_min:.3f})" + cfg,
         m, f">= {REACH:g}", lo >= REACH, f"lower end of the 95% t-interval >= {REACH:g} (the reaching level)",
         SECTION, kind="prediction", interval=(lo, hi), n_seeds=len(per_seed("mean_ratio"))))
     if E >= 2:
