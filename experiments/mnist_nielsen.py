@@ -85,6 +85,7 @@ import time
 
 import jax
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from experiments import _population
 from experiments._common import figure, save, t_interval, t_quantile, verdict
@@ -457,7 +458,7 @@ def _figure(out: dict):
     d.set(xlabel="epoch", ylabel="Fashion-MNIST test accuracy (%)",
           title=f"(d) Fashion-MNIST, 784-30-10 ({n} seeds)")
     d.legend(fontsize=7, loc="lower right")
-    for ax in (a, d):
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in (a, d):  # whole epochs (a FixedLocator, set by a short quick-mode axis, has no integer option)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
