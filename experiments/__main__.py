@@ -47,6 +47,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "optimizers",
     "normalization",
     "batchnorm_capacity",
+    "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
 )
