@@ -163,6 +163,8 @@ def write_readme(out_dir: Path) -> Path:
         if not rows:
             continue
         text += [f"## {title}", "", f"{len(rows)} verdicts: {_counts_line([v for _, _, v in rows])}.", ""]
+        if kind == "prediction":
+            text += [_chance_line([v for _, _, v in rows]), ""]
         text += header + [_row(name, record, v) for name, record, v in rows] + [""]
     if total["problems"]:
         text += ["## Problems", "", *[f"- {p}" for p in total["problems"]], ""]
@@ -171,6 +173,19 @@ def write_readme(out_dir: Path) -> Path:
     readme = out_dir / "README.md"
     readme.write_text("\n".join(text) + "\n")
     return readme
+
+
+def _chance_line(predictions: list[dict]) -> str:
+    """How many unexpected outcomes chance alone can give: the predictions decided on a 95% interval over
+    seeds (``interval`` set, ``n_seeds >= 2``, not skipped). An exactly right two-sided prediction falls
+    outside its interval with probability 0.05, so up to 0.05 K of K such rows (a one-sided or far-off
+    threshold: fewer) come out unexpected with every theory true."""
+    k = sum(1 for v in predictions if v.get("interval") is not None and (v.get("n_seeds") or 0) >= 2
+            and v.get("outcome") != "skipped")
+    return (f"{k} of these are decided on a 95% interval over seeds. A prediction that is exactly right still "
+            f"falls outside its interval one time in 20, so up to about {0.05 * k:.0f} unexpected rows are "
+            "expected from chance alone: a marginal unexpected row calls for more seeds (decided before the "
+            "rerun), not yet for a refutation; one far outside its tolerance is a finding.")
 
 
 def _print_counts(verdicts: list[dict]) -> None:

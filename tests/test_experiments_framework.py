@@ -93,6 +93,9 @@ def test_readme_lists_predictions_then_errata_then_checks_with_skip_reasons(fake
     assert i_pred < i_err < i_check
     assert "3 verdicts: 1 as expected, 1 unexpected, 1 skipped" in text
     assert "skipped: MNIST not found" in text and "**unexpected**" in text
+    # only the prediction with an interval over seeds counts towards the chance rate (not the skipped one,
+    # not the one without an interval)
+    assert "1 of these are decided on a 95% interval over seeds" in text
     record = json.loads((tmp_path / "fake_ok.json").read_text())
     assert record["summary"]["skipped"] == 1 and record["agree"] is True
 
