@@ -40,9 +40,7 @@ architectures = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=30, deadline=None)
-@given(arch=architectures)
-def test_backprop_equals_jax_grad_in_float64(arch):
+def _check_float64(arch) -> None:
     output, cost = arch["head"]
     sizes = list(arch["sizes"])
     if output == "softmax":
@@ -51,6 +49,20 @@ def test_backprop_equals_jax_grad_in_float64(arch):
         net, params, x, y = _problem(sizes, arch["hidden"], output, arch["seed"], arch["batch"], jnp.float64)
         result = backprop.check(net, cost, params, x, y)
     assert result.max_rel <= 1e-10, (arch, result)
+
+
+# Each example compiles a new network (~2 s on 2 cores): 8 random architectures by default, 30 in the slow set.
+@settings(max_examples=8, deadline=None)
+@given(arch=architectures)
+def test_backprop_equals_jax_grad_in_float64(arch):
+    _check_float64(arch)
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(arch=architectures)
+def test_backprop_equals_jax_grad_in_float64_thorough(arch):
+    _check_float64(arch)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)

@@ -82,6 +82,7 @@ def test_gauss_newton_product_equals_dense_jt_hout_j(x64, case):
     assert np.linalg.eigvalsh(G)[0] > -1e-12
 
 
+@pytest.mark.slow  # ~10 s on 2 cores; the product itself is checked against dense J^T H_out J above
 def test_gauss_newton_equals_hessian_at_zero_residual(x64):
     # Quadratic cost, linear output, targets = the network's own outputs: dC/da^L = 0, so H = G exactly.
     net = MLP((3, 5, 2), hidden="tanh", output="linear")

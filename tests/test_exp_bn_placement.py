@@ -85,6 +85,7 @@ def test_post_activation_forward_is_gamma_bn_of_sigmoid_and_shares_w_with_pre():
         B.init_params(sizes, "normal", "middle", key)
 
 
+@pytest.mark.slow  # ~12 s on 2 cores
 def test_pre_activation_network_is_fnns():
     with jax.enable_x64(True):
         assert B._check_against_fnn(jax.random.key(3)) <= 1e-9

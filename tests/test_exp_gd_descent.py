@@ -45,6 +45,7 @@ def small():
     return {"c": c, "derivs": derivs, "values": values, "R": rp}
 
 
+@pytest.mark.slow  # the fixture takes ~20 s on 2 cores (nested jax.grad to order 4, Taylor mode to order 14)
 def test_taylor_coefficients_match_nested_derivatives(small):
     c, d = small["c"], small["derivs"]
     assert c[0] == pytest.approx(small["values"][0.0], rel=1e-13)
@@ -52,6 +53,7 @@ def test_taylor_coefficients_match_nested_derivatives(small):
         assert c[k] == pytest.approx(d[k - 1] / math.factorial(k), rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.slow  # shares the ~20 s fixture
 def test_taylor_series_sums_to_the_cost_inside_its_radius(small):
     c = small["c"]
     for e in (0.02, 0.05):

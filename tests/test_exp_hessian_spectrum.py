@@ -47,6 +47,7 @@ def test_gauss_newton_is_jt_diag_p_minus_ppt_j_and_h_is_g_plus_the_residual(x64)
     np.testing.assert_allclose(V, G, atol=1e-12)
 
 
+@pytest.mark.slow  # ~25 s on 2 cores (class_means compiles per-example Jacobians)
 def test_class_means_give_the_psd_split_g_equals_g1_plus_a_covariance(x64):
     net, params, x, y = _tiny()
     J, p, _, _ = _per_example(net, params, x, y)

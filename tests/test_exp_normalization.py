@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import normalization as N
 from fnn import nn, optim, train
@@ -53,6 +54,7 @@ def test_pair_gap_is_zero_when_the_modes_agree_and_mcnemar_z_is_gap_over_its_se(
     assert abs(r["mcnemar_z"] - r["gap"] / np.sqrt(r["disagreement"] / r["n"])) < 1e-9
 
 
+@pytest.mark.slow  # ~10 s on 2 cores (trains a batch-norm network)
 def test_mode_gap_minibatch_of_all_examples_equals_the_full_batch_mode():
     net = nn.MLP((6, 5, 5, 3), hidden="sigmoid", output="softmax", norm="batch")
     state = train.init_state(net, optim.sgd(0.1), jax.random.key(5))

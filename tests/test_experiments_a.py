@@ -17,7 +17,9 @@ import pytest
 from experiment_checks import assert_same_claims_as_full_run
 from experiments._common import KINDS
 
-MINE = ("symmetry", "init_variance", "init_gradients")
+# symmetry (10 s) and init_gradients (11 s on 2 cores) run with the slow set, to keep the default suite near 10 min.
+MINE = (pytest.param("symmetry", marks=pytest.mark.slow), "init_variance",
+        pytest.param("init_gradients", marks=pytest.mark.slow))
 # gd_convergence, momentum, schedules and optimizers are tested in tests/test_experiments_c.py.
 
 

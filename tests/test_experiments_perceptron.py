@@ -6,11 +6,13 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiment_checks import assert_same_claims_as_full_run
 from experiments import perceptron as experiment
 
 
+@pytest.mark.slow  # 12 s on 2 cores
 def test_perceptron_experiment_quick_run_has_every_outcome_as_expected(tmp_path):
     record = experiment.run(quick=True, seed=0, out_dir=tmp_path)
     failed = [v["claim"] for v in record["verdicts"] if v["outcome"] != "as expected"]

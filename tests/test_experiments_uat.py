@@ -24,6 +24,7 @@ def test_staircase_construction_error_follows_the_midpoint_formula():
         assert abs(rms / predicted - 1) < 0.05
 
 
+@pytest.mark.slow  # 10 s on 2 cores
 def test_uat_derivatives_quick_run(tmp_path):
     record = uat_derivatives.run(quick=True, seed=0, out_dir=tmp_path)
     assert_no_unexpected(record)

@@ -148,6 +148,7 @@ def runs(tmp_path_factory):
     return {"main": main, "local": local, "single": single, "base": base}
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_two_processes_each_see_four_global_devices_two_local(runs, scenario):
     for i, r in enumerate(runs[scenario]):
@@ -155,6 +156,7 @@ def test_two_processes_each_see_four_global_devices_two_local(runs, scenario):
     assert (runs["single"]["process_count"], runs["single"]["devices"]) == (1, 4)
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_two_process_trajectory_equals_one_process_on_four_devices(runs, scenario):
     single = runs["single"]["arrays"]
@@ -168,6 +170,7 @@ def test_two_process_trajectory_equals_one_process_on_four_devices(runs, scenari
     assert max(float(np.abs(a - b).max()) for a, b in zip(e1, e2)) > 1e3 * ATOL
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_both_processes_end_with_bit_identical_parameters(runs, scenario):
     p0, p1 = (r["arrays"] for r in runs[scenario])
@@ -179,6 +182,7 @@ def test_both_processes_end_with_bit_identical_parameters(runs, scenario):
     np.testing.assert_array_equal(p0["pop_val"], p1["pop_val"])
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_only_process_0_writes_the_run_folder(runs, scenario):
     r0, r1 = runs[scenario]
@@ -190,6 +194,7 @@ def test_only_process_0_writes_the_run_folder(runs, scenario):
     assert r1["wrote"] == []
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_checkpoint_of_two_processes_resumes_on_every_process_and_on_one(runs, scenario):
     j = ["main", "local"].index(scenario)
@@ -206,6 +211,7 @@ def test_checkpoint_of_two_processes_resumes_on_every_process_and_on_one(runs, s
     _assert_close(_group(single, f"resumed_e2_{j}"), _group(two, "fit_e2"))
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 @pytest.mark.parametrize("scenario", ["main", "local"])
 def test_population_over_two_processes_equals_one_process_bit_for_bit(runs, scenario):
     # members never communicate: each device runs the same program on the same member
@@ -220,6 +226,7 @@ def test_population_over_two_processes_equals_one_process_bit_for_bit(runs, scen
     assert (single["pop_diverged"] >= 0).tolist() == [False, False, False, True], single["pop_diverged"]
 
 
+@pytest.mark.slow  # the module's two-process runs take ~50 s on 2 cores
 def test_processes_given_another_seed_or_other_data_raise_naming_it(runs):
     for r in runs["main"]:
         assert "state.key (checksum)" in r["disagree_seed"], r["disagree_seed"]
@@ -265,6 +272,7 @@ def _check_failure(rc: int, seconds: float, stderr: str) -> None:
     assert seconds < 60, seconds
 
 
+@pytest.mark.slow  # ~11 s on 2 cores
 def test_killed_worker_process_makes_process_0_exit_with_an_error(tmp_path):
     rc, seconds, stderr = _kill_one_mid_run(tmp_path, victim=1)
     print(f"process 0 exited with {rc} {seconds:.1f} s after process 1 was killed")

@@ -97,7 +97,7 @@ def test_member_states_start_from_fit_s_initial_state(x64):
         assert _max_rel(train.member(states, i).params, s.params) <= 1e-10
 
 
-@pytest.mark.parametrize("grad", ["backprop", "autodiff"])
+@pytest.mark.parametrize("grad", ["backprop", pytest.param("autodiff", marks=pytest.mark.slow)])
 def test_members_equal_fit_with_batch_norm(x64, grad):
     x, y = _blobs(dtype=jnp.float64)
     net = _net(norm="batch")
@@ -114,6 +114,7 @@ def test_members_equal_fit_with_batch_norm(x64, grad):
         assert float(hist["val_accuracy"][-1][i]) == pytest.approx(h["val_accuracy"][-1], abs=1e-6)
 
 
+@pytest.mark.slow  # ~11 s on 2 cores; the float64 equalities above are the contract
 def test_members_equal_fit_in_float32():
     x, y = _blobs()
     net = _net()
@@ -246,6 +247,7 @@ _SHARDED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # ~16 s on 2 cores (a subprocess with 4 simulated devices)
 def test_population_sharded_over_4_devices_equals_one_device():
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()

@@ -49,6 +49,7 @@ def test_bfloat16_gradient_is_within_a_few_bfloat16_round_offs_of_float32(grad, 
     assert s16.params[0]["W"].dtype == jnp.float32
 
 
+@pytest.mark.slow  # ~15 s on 2 cores
 def test_bfloat16_fit_and_population_train_as_well_as_float32():
     x, y = data.blobs(jax.random.key(2), 1024, 4, dim=16, std=1.5, spread=2.0)
     net = nn.MLP((16, 32, 4), hidden="relu", output="softmax")
