@@ -298,7 +298,7 @@ def _norm_problems(draw):
     )
 
 
-# Each example compiles a new network (~3 s on 2 cores): 4 random problems by default, 15 in the slow set.
+# Each example compiles a new network (~4 s on 2 cores): 4 random problems by default, 15 in the slow set.
 @settings(max_examples=4, deadline=None)
 @given(problem=_norm_problems())
 def test_hand_written_gradients_through_both_norms_equal_jax_grad_in_float64(problem):
