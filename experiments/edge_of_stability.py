@@ -33,7 +33,8 @@ al. used). For each configuration the rates are ``eta = 2 / (c lambda_0)`` with
 factors ``c`` (``CONFIGS``): (1.25, 1.6) except for ReLU + log-likelihood,
 (5, 6.4); 1,000 steps except for tanh + log-likelihood, 2,000. Quick mode: tanh
 + quadratic only, 500 examples, 400 steps, c in (1.25, 1.6). Five seeds
-(initializations) per rate, all (seed, rate) pairs one vmapped, compiled
+(initializations) per rate with the quadratic cost, 20 with the log-likelihood
+(``SEEDS``; see the changes below), all (seed, rate) pairs one vmapped, compiled
 ``lax.scan``; ``lambda_max`` every 20 steps by Lanczos (``fnn.curvature``, 10
 HVPs warm-started from the previous top eigenvector).
 
@@ -61,16 +62,17 @@ Predictions (per configuration):
    every run.
 
 Measured (full mode, seed 0; paper_figures/edge_of_stability.json): every
-prediction as expected except 4 for both log-likelihood setups. The quadratic
-cost follows Cohen et al.: mean lambda_max / (2/eta) 1.046 (tanh) and 1.195
-(ReLU) after reaching, levels at the two rates in the ratio 1.246 and 1.192
-(prediction 1.28, window (1.14, 1.42)). With cross-entropy the sharpness
-hovers well above 2/eta (mean ratio 1.64 tanh, 1.60 ReLU), with catapult
-spikes, and its level is only loosely set by eta: ratio 1.20 [1.07, 1.33]
-(tanh) and 1.16 [1.07, 1.25] (ReLU), intervals that reach below 1.14
-(unexpected, kept as measured). Once the cost has gone to 0 (tanh, 2,000
-steps, C = 0.001-0.002) the sharpness drops to 0.22-0.34 x 2/eta in all 10
-runs, as Cohen et al. describe.
+prediction as expected. The quadratic cost follows Cohen et al.: mean
+lambda_max / (2/eta) 1.046 (tanh) and 1.195 (ReLU) after reaching, levels at
+the two rates in the ratio 1.246 [1.236, 1.255] and 1.192 [1.171, 1.213]
+(prediction 1.28, window (1.14, 1.42)). With cross-entropy (20 seeds) the
+sharpness hovers well above 2/eta (mean ratio 1.61 tanh, 1.57 ReLU), with
+catapult spikes, and its level follows eta less than in proportion: ratio
+1.212 [1.166, 1.257] (tanh) and 1.206 [1.150, 1.261] (ReLU), inside the
+window but both below 1.28 (on 5 seeds: 1.20 [1.07, 1.33] and
+1.16 [1.07, 1.25], unexpected; see the changes below). Once the cost has gone
+to 0 (tanh, 2,000 steps, C = 0.0010-0.0017) the sharpness drops to
+0.19-0.36 x 2/eta in all 40 runs, as Cohen et al. describe.
 
 What the notes' quadratic theory gets right: the number 2/eta is exactly where
 lambda_max stops (the threshold), and below it GD decreases the cost
@@ -120,6 +122,15 @@ full-mode numbers, seed 0, are kept here):
   the larger rate (5 seeds, 1,000 steps) ended below C(0) / 2: k = 1 (c = 2.5)
   ended at C = 1.36-1.77, k = 2 (c = 5) at 0.09-0.43. The pilot looked only at
   whether the runs train, not at the predictions.
+* More seeds for the log-likelihood configurations. With 5 seeds prediction 4
+  came out 1.20 [1.07, 1.33] (tanh) and 1.16 [1.07, 1.25] (ReLU): means inside
+  the window (1.14, 1.42), intervals reaching below it, a marginal outcome
+  (standard deviations over seeds 0.105 and 0.074). Those two configurations
+  now run 20 fresh seeds (seed + 100 ... seed + 119: the first 5 are not
+  reused, so the new sample does not include the look that prompted it),
+  the count fixed before the rerun as what the 2-core budget allows (expected
+  95% half-widths about 0.05 and 0.035). The window and every other
+  tolerance are unchanged, and the outcome is kept whatever it is.
 * The end-of-training claim is no longer made for ReLU + log-likelihood: its
   cost falls to 0.1 C(t_reach) only after well over 1,000 steps at these rates
   (pilot: 0.09-0.43 at step 1,000), and a horizon several times longer does not
@@ -152,6 +163,9 @@ CONFIGS = (
 # the end-of-training claim (sharpness below 2/eta once C -> 0) is checked where the horizon is made to reach it
 END_CLAIM = ("tanh MLP, log_likelihood",)
 FACTORS = (1.25, 1.6)
+# (first seed offset, count) per cost in full mode: the log-likelihood's pinning rows were marginal on 5 seeds
+# (see the module docstring); quick mode uses (0, 5).
+SEEDS = {"quadratic": (0, 5), "log_likelihood": (100, 20)}
 REACH = 0.95  # lambda_max counts as having reached 2/eta at 95% of it
 BAND = (0.8, 1.3)  # reported only (the earlier, invented band; see the module docstring)
 LOW_COST = 0.1  # log-likelihood: the EoS window ends when C < LOW_COST * C(t_reach) (see _phase)
@@ -321,20 +335,22 @@ def _ci(values) -> tuple[float, float, float]:
 
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     s = _settings(quick)
-    seeds = [seed + i for i in range(5)]
     name, x, y = load_subset(s["n"])
     fig, axes = figure(ncols=len(s["configs"]), nrows=2, width=4.2, height=3.2)
     if name is None:
         v = [verdict("edge of stability on Fashion-MNIST/MNIST", float("nan"), "lambda_max -> 2/eta", False,
                      "data set absent", SECTION, kind="prediction", skipped=x)]
         return save("edge_of_stability", seed=seed, quick=quick, verdicts=v, data={}, fig=fig, out_dir=out_dir)
-    verdicts, out = [], {"dataset": name, "n": s["n"], "sizes": [784, 64, 64, 10], "settings": s, "seeds": seeds}
+    verdicts, out = [], {"dataset": name, "n": s["n"], "sizes": [784, 64, 64, 10], "settings": s, "seeds": {}}
     for col, (hidden, output, cost, factors, steps) in enumerate(s["configs"]):
+        offset, count = (0, 5) if quick else SEEDS[cost]
+        seeds = [seed + offset + i for i in range(count)]
         net = MLP((784, 64, 64, 10), hidden=hidden, output=output, w_init="xavier")
         lam0 = initial_sharpness(net, cost, x, y, seeds)
         etas = [2.0 / (c * float(lam0.mean())) for c in factors]
         r = population(net, cost, x, y, seeds, etas, steps, s["every"], s["iters"])
         tag = f"{hidden} MLP, {cost}"
+        out["seeds"][tag] = seeds
         ph = [[_phase(r["lam"][i, j], r["cost"][i, j], 2 / etas[j], s["every"], cost == "log_likelihood")
                for j in range(len(etas))] for i in range(len(seeds))]
         verdicts += _verdicts(tag, ph, etas, lam0, factors, steps, s["every"])
@@ -446,7 +462,7 @@ def _check_tracker(net, cost, x, y, r, etas, tag) -> dict:
 
 
 def _plot(ax, r, etas, s, tag, factors, col: int = 0, ncols: int = 1) -> None:
-    """Column ``col``: cost of seed 0 (top) and lambda_max of every seed with the 5-seed range shaded (bottom)."""
+    """Column ``col``: cost of the first seed (top) and lambda_max of every seed with their range shaded (bottom)."""
     colors = ("tab:blue", "tab:orange", "tab:green")
     t_lam = np.arange(r["lam"].shape[-1]) * s["every"]
     for j, eta in enumerate(etas):
@@ -457,8 +473,8 @@ def _plot(ax, r, etas, s, tag, factors, col: int = 0, ncols: int = 1) -> None:
         for i in range(r["lam"].shape[0]):
             ax[1].plot(t_lam, r["lam"][i, j], color=c, lw=1.2 if i == 0 else 0.4, alpha=1 if i == 0 else 0.5)
         ax[1].axhline(2 / eta, color=c, ls="--", lw=1.2, label=f"theory 2/eta = {2 / eta:.3g}")
-    ax[0].set(title=f"({chr(97 + col)}) {tag}", xlabel="step", ylabel="training cost C (seed 0)", yscale="log")
+    ax[0].set(title=f"({chr(97 + col)}) {tag}", xlabel="step", ylabel="training cost C (first seed)", yscale="log")
     ax[0].legend(fontsize=7)
-    ax[1].set(title=f"({chr(97 + ncols + col)}) sharpness, 5 seeds (range shaded)", xlabel="step",
+    ax[1].set(title=f"({chr(97 + ncols + col)}) sharpness, {r['lam'].shape[0]} seeds (range shaded)", xlabel="step",
               ylabel="lambda_max of the Hessian")
     ax[1].legend(fontsize=7)
