@@ -8,8 +8,8 @@ the previous flag afterwards; never flip it at module level.
 The suite compiles cheaply: most of its time is XLA compiling many small
 programs, and the tests check values, not speed. Only the LLVM backend's
 optimization is lowered (XLA's HLO passes still run, and without fast-math
-LLVM does not reassociate floating point), and the suite passes with and
-without it. ``FNN_TEST_FULL_OPT=1`` compiles as users do; the README blocks
+LLVM does not reassociate floating point), and the default suite passes with
+and without it (both run; CI runs the slow set with full optimization). ``FNN_TEST_FULL_OPT=1`` compiles as users do; the README blocks
 (``tests/test_readme.py``) always do, and the benchmarks never use this file.
 """
 
