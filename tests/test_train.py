@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fnn import checkpoint, costs, data, nn, optim, schedules, train
-from fnn import step as fnn_step
+from fnn.train import _step as train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,13 +85,13 @@ def test_backprop_and_autodiff_steps_give_the_same_params(x64):
 
 def test_step_does_not_retrace_across_steps(monkeypatch):
     calls = []
-    real = fnn_step._step_fn
+    real = train_step.step_fn
 
     def counting(*args):
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(fnn_step, "_step_fn", counting)  # make_step lives in fnn.step
+    monkeypatch.setattr(train_step, "step_fn", counting)  # make_step lives in fnn.train._step
     x, y = _blobs(n=64)
     net = _net()
     opt = optim.sgd(schedules.cosine_decay(0.1, 100), momentum=0.9)
@@ -143,7 +143,7 @@ def test_consecutive_epochs_use_different_shuffles():
 
 
 def test_fit_does_not_retrace_across_epochs(monkeypatch):
-    monkeypatch.setattr(fnn_step, "_run_epoch", chex.assert_max_traces(fnn_step._run_epoch, n=1))
+    monkeypatch.setattr(train_step, "run_epoch", chex.assert_max_traces(train_step.run_epoch, n=1))
     x, y = _blobs()
     net = _net()
     opt = optim.adam(schedules.cosine_decay(1e-2, 200))

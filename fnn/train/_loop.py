@@ -1,11 +1,11 @@
-"""The pieces :func:`fnn.train.fit` and :func:`fnn.population.fit_population` share.
+"""The host loop shared by :func:`fit` and :func:`fit_population`.
 
 Notes, "Algorithm: Gradient descent + Backpropagation": the outer loop over
-epochs around the compiled epoch of :mod:`fnn.step` — check the arguments once
-(the public boundary), place the data on the device(s) once, compile once,
-run the epochs, record the history, and stop with an error naming the step
-when the cost or the parameters stop being finite. Private: the helpers
-trust the checked :class:`_Args`.
+epochs around the compiled epoch — place the data on the device(s) once,
+compile once, run the epochs (each takes the state and returns the next),
+record the history, and stop with an error naming the step when the cost or
+the parameters stop being finite. Over several processes, every process
+first checks that all were given the same arguments and state.
 """
 
 from __future__ import annotations
@@ -15,99 +15,52 @@ import sys
 import time
 import warnings
 import zlib
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import costs as _costs
 from fnn import distributed as _distributed
 from fnn import optim as _optim
 from fnn import parallel as _parallel
-from fnn._validate import check_int
-from fnn.nn import MLP
-from fnn.step import (
-    TrainState, _all_finite, _check_data, _check_grad, _check_net, _check_optimizer, _check_precision,
-)
+from fnn.train._setup import Setup
+from fnn.train._state import TrainState
+from fnn.train._step import all_finite
 
 Array = jax.Array
 
 
-# --------------------------------------------------------------------------
-# fit: validate -> place -> compile -> run epochs -> record
-# (fit_population, in fnn/population.py, reuses each step)
-
-
-class _Args(NamedTuple):
-    """The checked arguments shared by :func:`fit` and :func:`fit_population`."""
-
-    net: MLP
-    cost: _costs.Cost
-    optimizer: Any
-    grad: str
-    x: Any
-    y: Any
-    validation: tuple[Any, Any] | None
-    epochs: int
-    batch_size: int
-    mesh: _parallel.DeviceMesh | None
-    precision: str = "float32"
-
-
-def _check_args(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices, callback,
-                precision: str = "float32") -> _Args:
-    """Validate everything :func:`fit` and :func:`fit_population` share (public boundary)."""
-    net = _check_net(net)
-    cost = _costs.get(cost)
-    optimizer = _check_optimizer(optimizer)
-    grad = _check_grad(grad)
-    if not isinstance(train, (tuple, list)) or len(train) != 2:
-        raise TypeError(f"train must be a pair (x, y), got {type(train).__name__}")
-    x, y = _check_data(net, *train, name="train")
-    epochs = check_int(epochs, "epochs", 1)
-    batch_size = check_int(batch_size, "batch_size", 1, x.shape[0], " (the number of training examples)")
-    if validation is not None:
-        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise TypeError(f"validation must be a pair (x, y) or None, got {type(validation).__name__}")
-        validation = _check_data(net, *validation, name="validation")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    return _Args(net, cost, optimizer, grad, x, y, validation, epochs, batch_size, _parallel.mesh(devices),
-                 _check_precision(precision))
-
-
-def _place_data(args: _Args, dtype: Any, process_local: bool = False) -> tuple[Array, Array, tuple[Array, Array] | None]:
+def place_data(s: Setup, train: tuple[Any, Any], validation: tuple[Any, Any] | None, epochs: int, dtype: Any,
+               process_local: bool = False) -> tuple[Array, Array, tuple[Array, Array] | None]:
     """The training (and validation) set on the device(s), once: replicated over a mesh,
     ``x`` cast to the parameters' dtype, integer labels to int32.
 
     Over a mesh spanning several processes every process first checks that all
-    were given the same arguments (:func:`_agree_on_args`). ``process_local``:
+    were given the same arguments (:func:`agree_on_args`). ``process_local``:
     each process holds its own rows of the training set, which is their
     concatenation in the mesh's process order (assembled with
     ``jax.make_array_from_process_local_data``, then replicated)."""
-    mesh = args.mesh
+    mesh = s.mesh
     sharding = mesh.replicated if mesh is not None else None
     if _parallel.spans_processes(mesh):
-        _agree_on_args(args, process_local)
+        agree_on_args(s, train, validation, epochs, process_local)
 
     def cast(x, y):
         x = jnp.asarray(x, dtype) if not isinstance(x, jax.Array) else x.astype(dtype)
         y = y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.integer) else jnp.asarray(y, dtype)
         return x, y
 
-    x, y = cast(args.x, args.y)
+    x, y = cast(*train)
     if process_local:
         x, y = _parallel.put_process_local(x, mesh), _parallel.put_process_local(y, mesh)
     else:
         x, y = _parallel.put(x, sharding), _parallel.put(y, sharding)
-    val = _parallel.put(cast(*args.validation), sharding) if args.validation is not None else None
+    val = _parallel.put(cast(*validation), sharding) if validation is not None else None
     return x, y, val
 
 
-def _check_process_local(process_local: Any, mesh: _parallel.DeviceMesh | None, n_rows: int) -> bool:
+def check_process_local(process_local: Any, mesh: _parallel.DeviceMesh | None, n_rows: int) -> bool:
     """``process_local`` is a bool; when True a mesh is given and this process's rows split evenly over its devices."""
     if not isinstance(process_local, bool):
         raise TypeError(f"process_local must be a bool, got {process_local!r}")
@@ -123,34 +76,36 @@ def _check_process_local(process_local: Any, mesh: _parallel.DeviceMesh | None, 
     return process_local
 
 
-def _describe(obj: Any) -> str:
+def describe(obj: Any) -> str:
     """``repr`` without memory addresses (the same object prints the same in every process)."""
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
 
 
-def _agree_on_args(args: _Args, process_local: bool) -> None:
+def agree_on_args(s: Setup, train: tuple[Any, Any], validation: tuple[Any, Any] | None, epochs: int,
+                  process_local: bool) -> None:
     """Every process of the mesh was given the same data (or data sizes, ``process_local``),
     network, cost and loop arguments (one all-gather of fingerprints; see :mod:`fnn.distributed`)."""
     fp = _distributed.fingerprint
-    text = lambda s: zlib.crc32(_describe(s).encode())  # noqa: E731
+    text = lambda s: zlib.crc32(describe(s).encode())  # noqa: E731
+    x, y = train
     values = {
-        "train x rows" + (" per process" if process_local else ""): args.x.shape[0],
-        "train x columns": args.x.shape[1],
-        "train y shape": text(tuple(args.y.shape[1:])),
+        "train x rows" + (" per process" if process_local else ""): x.shape[0],
+        "train x columns": x.shape[1],
+        "train y shape": text(tuple(y.shape[1:])),
         "process_local": int(process_local),
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "grad": text(args.grad),
-        "cost": text(args.cost),
-        "net": text(args.net),
-        "validation data (checksum)": 0 if args.validation is None else fp(args.validation[0]) ^ fp(args.validation[1]),
+        "epochs": epochs,
+        "batch_size": s.batch_size,
+        "grad": text(s.grad),
+        "cost": text(s.cost),
+        "net": text(s.net),
+        "validation data (checksum)": 0 if validation is None else fp(validation[0]) ^ fp(validation[1]),
     }
     if not process_local:
-        values["train x (checksum)"], values["train y (checksum)"] = fp(args.x), fp(args.y)
+        values["train x (checksum)"], values["train y (checksum)"] = fp(x), fp(y)
     _distributed.check_agree("arguments (data, network, cost, epochs, batch_size)", values)
 
 
-def _own_copy(state: Any, sharding: Any = None) -> Any:
+def own_copy(state: Any, sharding: Any = None) -> Any:
     """A copy of ``state`` the compiled epoch may donate (the caller's buffers stay intact).
 
     Over several processes every process first checks that all hold the same
@@ -159,42 +114,43 @@ def _own_copy(state: Any, sharding: Any = None) -> Any:
         host = _parallel.to_host(state)
         _distributed.check_agree(
             "initial state (the same key, or the same state to resume)",
-            {f"state.{k} (checksum)": _tree_fingerprint(getattr(host, k)) for k in TrainState._fields},
+            {f"state.{k} (checksum)": tree_fingerprint(getattr(host, k)) for k in TrainState._fields},
         )
     state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
     state = state._replace(step=jnp.asarray(state.step, jnp.int32))
     return state if sharding is None else _parallel.put(state, sharding)
 
 
-def _tree_fingerprint(tree: Any) -> int:
+def tree_fingerprint(tree: Any) -> int:
     crc = zlib.crc32(str(jax.tree_util.tree_structure(tree)).encode())
     for leaf in jax.tree_util.tree_leaves(tree):
         crc = zlib.crc32(_distributed.fingerprint(leaf).to_bytes(4, "little"), crc)
     return crc
 
 
-def _compile(jitted: Any, *args: Any) -> tuple[Any, float]:
+def compile_epoch(jitted: Any, *args: Any) -> tuple[Any, float]:
     """``jitted`` lowered and compiled for ``args``; and the seconds it took."""
     t0 = time.perf_counter()
     compiled = jitted.lower(*args).compile()
     return compiled, time.perf_counter() - t0
 
 
-def _empty_history(compile_s: float) -> dict[str, Any]:
+def empty_history(compile_s: float) -> dict[str, Any]:
     keys = ("epoch", "step", "cost", "accuracy", "val_cost", "val_accuracy", "rate", "examples_per_s", "epoch_s")
     history: dict[str, Any] = {k: [] for k in keys}
     history["compile_s"] = compile_s
     return history
 
 
-def _run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Callable | None, history: dict) -> None:
-    """The outer loop: ``one_epoch(e) -> (record, line, state)`` for ``e = 1..epochs``; the
-    record is appended to ``history``, the line shown on the progress bar, and
-    ``callback(e, state, record) is True`` stops early."""
-    bar = _progress(epochs, progress)
+def run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Callable | None, history: dict,
+               state: Any, view: Callable[[Any], Any] = lambda state: state) -> Any:
+    """The outer loop: ``one_epoch(e, state) -> (record, line, state)`` for ``e = 1..epochs``;
+    the record is appended to ``history``, the line shown on the progress bar, and
+    ``callback(e, view(state), record) is True`` stops early. Returns the last state."""
+    bar = progress_bar(epochs, progress)
     try:
         for e in range(1, epochs + 1):
-            record, line, state = one_epoch(e)
+            record, line, state = one_epoch(e, state)
             for k, v in record.items():
                 history[k].append(v)
             if bar is not None:
@@ -202,14 +158,15 @@ def _run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Call
                 bar.update(1)
             elif progress:
                 print(f"epoch {e}/{epochs}: {line}", file=sys.stderr, flush=True)
-            if callback is not None and callback(e, state, record) is True:
+            if callback is not None and callback(e, view(state), record) is True:
                 break
     finally:
         if bar is not None:
             bar.close()
+    return state
 
 
-def _progress(epochs: int, enabled: bool):
+def progress_bar(epochs: int, enabled: bool):
     if not enabled:
         return None
     try:
@@ -219,12 +176,12 @@ def _progress(epochs: int, enabled: bool):
     return tqdm(total=epochs, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
 
-def _first_bad(costs: np.ndarray) -> int | None:
+def first_bad(costs: np.ndarray) -> int | None:
     bad = np.flatnonzero(~np.isfinite(costs))
     return int(bad[0]) if bad.size else None
 
 
-def _resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
+def resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
     """``state`` with ``optimizer``'s hyperparameters: the structure must match; values that
     differ (a new constant rate, mu, ...) are applied, with a warning naming old and new.
 
@@ -256,7 +213,7 @@ def _resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
     return state._replace(opt_state=opt_state)
 
 
-def _raise_if_negative_rate(rates: np.ndarray, start_step: int, e: int, nb: int) -> None:
+def raise_if_negative_rate(rates: np.ndarray, start_step: int, e: int, nb: int) -> None:
     """``ValueError`` naming the first step of the epoch whose learning rate was negative (a user's
     schedule; NaN means the optimizer has no single rate and is not checked)."""
     bad = np.flatnonzero(rates < 0)
@@ -268,16 +225,16 @@ def _raise_if_negative_rate(rates: np.ndarray, start_step: int, e: int, nb: int)
         )
 
 
-def _raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int, e: int, nb: int) -> None:
+def raise_if_diverged(costs_np: np.ndarray, state: TrainState, start_step: int, e: int, nb: int) -> None:
     """``FloatingPointError`` naming the step if a cost of the epoch, or its final parameters, are not finite."""
-    bad = _first_bad(costs_np)
+    bad = first_bad(costs_np)
     if bad is not None:
         step_no = start_step + (e - 1) * nb + bad + 1
         raise FloatingPointError(
             f"cost became {costs_np[bad]} at step {step_no} (epoch {e} of this run, "
             f"mini-batch {bad + 1} of {nb}); lower the learning rate or check the data"
         )
-    if not bool(_all_finite(state.params)):
+    if not bool(all_finite(state.params)):
         raise FloatingPointError(
             f"parameters became NaN or inf at step {start_step + e * nb} (the last update of epoch {e} of this "
             "run; every cost of the epoch was finite); lower the learning rate"

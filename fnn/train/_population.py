@@ -1,0 +1,219 @@
+"""Populations: ``P`` whole training runs (seeds x hyperparameters) in one compiled call.
+
+Notes, "Stochastic gradient descent" and "Algorithm: Gradient descent +
+Backpropagation": member ``i`` runs the loop
+
+    for each epoch: shuffle with fold_in(key_i, step_i); for each mini-batch:
+        C_i, g_i = grad C(w_i);  Delta w_i, s_i = optimizer_{h_i}(g_i, s_i);  w_i += Delta w_i
+
+with its own key ``key_i`` and hyperparameters ``h_i`` (rate, mu, ...). The
+members share nothing but the data, so ``jax.vmap`` lifts the epoch of
+:func:`fit` to all of them: the matrix products of ``P`` networks become one
+batched product. Member ``i`` equals :func:`fit` run alone with ``key=keys[i]``
+and its hyperparameters, to the rounding of a batched matrix product.
+
+Divergence: the first update whose cost, or whose parameters, hold a NaN or
+inf is not applied; the member stays frozen at its last finite state and
+``history["diverged"]`` records the number of that update (from 1). Each
+epoch first runs unguarded; only an epoch in which a member diverges is run
+again from its start with the guarded epoch (the same epoch with the guarded
+step), and the diverging members take that result.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.typing import ArrayLike, DTypeLike
+
+from fnn import parallel as _parallel
+from fnn.nn import MLP
+from fnn.train import _evaluate, _loop, _setup, _state, _step
+from fnn.train._setup import Setup
+from fnn.train._state import TrainState
+
+Array = jax.Array
+
+
+def population_epoch(s: Setup, guarded: bool = False) -> Callable:
+    """The jitted population epoch ``(states, diverged, x, y) -> (states, diverged, Metrics, finite)``
+    (nothing donated: an epoch in which a member diverges is run again from its start).
+
+    ``finite`` says whether each member's final parameters are finite; unguarded,
+    ``diverged`` comes back unchanged."""
+    epoch = _step.epoch_fn(s, guarded=guarded, shard_batches=False)
+
+    def member_epoch(state: TrainState, diverged: Array, x: Array, y: Array):
+        if guarded:
+            state, diverged, metrics = epoch(state, diverged, x, y)
+        else:
+            state, metrics = epoch(state, x, y)
+        return state, diverged, metrics, _step.all_finite(state.params)
+
+    run = jax.vmap(member_epoch, in_axes=(0, 0, None, None))
+    kwargs: dict[str, Any] = {}
+    if s.mesh is not None:
+        kwargs.update(
+            in_shardings=(s.mesh.batch, s.mesh.batch, s.mesh.replicated, s.mesh.replicated),
+            out_shardings=(s.mesh.batch, s.mesh.batch, s.mesh.batch, s.mesh.batch),
+        )
+    return jax.jit(run, **kwargs)
+
+
+def fit_population(
+    net: MLP,
+    cost: Any,
+    optimizer: Any,
+    train: tuple[ArrayLike, ArrayLike],
+    epochs: int,
+    batch_size: int,
+    keys: Array | None = None,
+    hyperparams: Mapping[str, ArrayLike] | None = None,
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
+    grad: str = "backprop",
+    progress: bool = True,
+    devices: Sequence[Any] | Mesh | None = None,
+    callback: Callable[[int, TrainState, dict], Any] | None = None,
+    states: TrainState | None = None,
+    dtype: DTypeLike = jnp.float32,
+    diverged: ArrayLike | None = None,
+    process_local: bool = False,
+    precision: str = "float32",
+) -> tuple[TrainState, dict[str, Any]]:
+    """Train ``P`` networks at once — seeds x hyperparameters — as one compiled, vmapped epoch.
+
+    Args:
+      net, cost, optimizer, train, epochs, batch_size, validation, grad,
+        progress, dtype, precision, process_local: as for :func:`fit`, shared by all members.
+      keys: ``(P,)`` keys (``jax.random.split(jax.random.key(seed), P)``); exactly one of ``keys`` and ``states``.
+      hyperparams: ``{name: (P,) array}`` of ``optim.set_hyperparams`` names the optimizer's state holds.
+      devices: shard the population axis over these devices; ``P`` must be a multiple of their number.
+      callback: ``callback(epoch, states, record)`` after each epoch; ``True`` stops.
+      states: resume this population (leaves with a leading axis ``P``).
+      diverged: with ``states``, the previous ``history["diverged"]`` (diverged members stay frozen).
+
+    Returns:
+      ``(states, history)``: :func:`fit`'s keys, with ``(P,)`` arrays per epoch
+      for ``"step"``, ``"cost"``, ``"accuracy"``, ``"rate"``, ``"val_cost"``,
+      ``"val_accuracy"`` (NaN for a member frozen all epoch), and
+      ``"diverged"``, a ``(P,)`` int array: each member's first update not
+      applied, or -1.
+    """
+    run = _setup.check_run(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices,
+                           callback, precision)
+    s = run.setup
+    if (keys is None) == (states is None):
+        raise ValueError(
+            "pass exactly one of keys (a fresh population) and states (resume one), got "
+            + ("both" if keys is not None else "neither")
+        )
+    if states is None:
+        keys = _setup.check_keys(keys, population=True)
+        states = _state.fresh_population(s.net, s.optimizer, keys, hyperparams, dtype)
+    else:
+        _state.population_size(states)
+        s.net.check_params(_state.take_member(states, 0).params)
+        states = _state.with_hyperparams(states, hyperparams)
+    p = int(jnp.shape(states.step)[0])
+    _parallel.check_divisible(p, s.mesh, "the population size P", "(len(keys) or the states' leading axis)")
+    frozen = _check_diverged(diverged, p)
+    process_local = _loop.check_process_local(process_local, s.mesh, run.train[0].shape[0])
+    x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
+                                 jax.tree_util.tree_leaves(states.params)[0].dtype, process_local)
+    sharding = s.mesh.batch if s.mesh is not None else None
+    states = _loop.own_copy(states, sharding)
+    d = _parallel.put(jnp.asarray(frozen, jnp.int32), sharding)
+    compiled, compile_s = _loop.compile_epoch(population_epoch(s), states, d, x, y)
+    guarded = functools.cache(lambda: population_epoch(s, guarded=True).lower(states, d, x, y).compile())
+    history = _loop.empty_history(compile_s)
+    one_epoch = _epoch_runner(s, compiled, guarded, x, y, val, p)
+    carry = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, (states, d, frozen),
+                             view=lambda c: c[0])
+    history["diverged"] = _parallel.to_host(carry[1])
+    return carry[0], history
+
+
+def _epoch_runner(s: Setup, compiled: Callable, guarded: Callable, x: Array, y: Array,
+                  val: tuple[Array, Array] | None, p: int) -> Callable:
+    """``one_epoch(e, (states, diverged, diverged on the host)) -> (record, line, carry)``."""
+    nb = x.shape[0] // s.batch_size
+    val_data = _evaluate.chunks(*val, 1000) if val is not None else None
+
+    def one_epoch(e: int, carry: tuple[TrainState, Array, np.ndarray]):
+        states, d_in, d_before = carry
+        t0 = time.perf_counter()
+        st, d, metrics, finite = compiled(states, d_in, x, y)
+        metrics, finite = _parallel.to_host((metrics, finite))  # all members, every process
+        live = d_before < 0
+        new = live & ~(np.isfinite(np.asarray(metrics.cost)).all(axis=1) & np.asarray(finite))
+        if new.any():  # rerun this epoch guarded; the members that diverged in it take that result
+            st, d, metrics, _ = _select(new, guarded()(states, d_in, x, y), (st, d, metrics, finite))
+            metrics = _parallel.to_host(metrics)
+        if not live.all():  # members frozen in an earlier epoch keep their state; nothing was applied
+            st = _select(~live, states, st)
+            metrics = metrics._replace(cost=np.where(live[:, None], np.asarray(metrics.cost), np.nan))
+        step_host, d_host = _parallel.to_host((st.step, d))
+        d_host = np.asarray(d_host)
+        dt = time.perf_counter() - t0
+        record = _record(e, step_host, metrics, p * nb * s.batch_size / dt, dt)
+        live = d_host < 0
+        line = f"cost {np.nanmedian(record['cost']) if live.any() else float('nan'):.4f} (median)"
+        if val is not None:
+            record["val_cost"], record["val_accuracy"] = _evaluate.members(s.net, s.cost, st, val_data, val[0].shape[0])
+            best = np.max(record["val_accuracy"][live]) if live.any() else float("nan")
+            line += f" best val_acc {best:.4f}"
+        line += f" diverged {int((~live).sum())}/{p} {record['examples_per_s']:.0f} ex/s"
+        return record, line, (st, d, d_host)
+
+    return one_epoch
+
+
+def _record(e: int, step_host: Any, metrics: Any, examples_per_s: float, dt: float) -> dict[str, Any]:
+    """An epoch's history entry; a member's cost and accuracy average the updates it applied."""
+    costs = np.asarray(metrics.cost)  # (P, n_batches), NaN where an update was not applied
+    applied = np.isfinite(costs)
+    n_applied = applied.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "epoch": e,
+            "step": step_host,
+            "cost": np.where(n_applied > 0, np.where(applied, costs, 0.0).sum(axis=1) / n_applied, np.nan),
+            "accuracy": np.where(
+                n_applied > 0, np.where(applied, np.asarray(metrics.accuracy), 0.0).sum(axis=1) / n_applied, np.nan
+            ),
+            "rate": np.asarray(metrics.rate)[:, -1],
+            "examples_per_s": examples_per_s,
+            "epoch_s": dt,
+            "val_cost": None,
+            "val_accuracy": None,
+        }
+
+
+def _select(members: np.ndarray, a: Any, b: Any) -> Any:
+    """Leaf by leaf, ``a`` for the members marked in ``members`` ``(P,)`` and ``b`` for the others."""
+
+    def pick(u, v):
+        if jax.dtypes.issubdtype(u.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(pick(jax.random.key_data(u), jax.random.key_data(v)))
+        mask = jnp.asarray(members).reshape(members.shape + (1,) * (u.ndim - 1))
+        return jnp.where(mask, u, v)
+
+    return jax.tree_util.tree_map(pick, a, b)
+
+
+def _check_diverged(diverged: Any, p: int) -> np.ndarray:
+    if diverged is None:
+        return np.full((p,), -1, np.int32)
+    d = np.asarray(diverged)
+    if d.shape != (p,) or not np.issubdtype(d.dtype, np.integer):
+        raise ValueError(
+            f"diverged must be the previous history['diverged']: an int array of shape ({p},), "
+            f"got {d.dtype} of shape {d.shape}"
+        )
+    return d.astype(np.int32)

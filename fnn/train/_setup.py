@@ -1,0 +1,214 @@
+"""The checked setup of a training run, and the checks at the public door.
+
+A run is fixed by its network, cost, optimizer, gradient mode (BP1-BP4 by
+hand or ``jax.grad``), precision policy, mini-batch size ``m`` and device
+mesh. :func:`make_setup` checks them once and returns a frozen :class:`Setup`
+that every private function below the door trusts. The other checkers here
+(data, keys, choices) are the one copy of each rule the public functions share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import costs as _costs
+from fnn import optim as _optim
+from fnn import parallel as _parallel
+from fnn._validate import check_int
+from fnn.nn import MLP
+
+Array = jax.Array
+
+#: Gradient modes: ``"backprop"`` (BP1-BP4 by hand) and ``"autodiff"`` (``jax.grad``).
+GRAD_METHODS = ("backprop", "autodiff")
+#: Precision policies: ``"float32"`` computes in the parameters' dtype;
+#: ``"bfloat16"`` keeps parameters, optimizer state and batch-norm statistics
+#: in their dtype (float32) and runs the forward and backward passes — matrix
+#: products, activations, BP1-BP4 or jax.grad — in bfloat16.
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Setup:
+    """A checked run: build it with :func:`make_setup`; its fields are trusted below the door.
+
+    ``batch_size`` is None for a lone step; ``mesh`` is None on one device.
+    """
+
+    net: MLP
+    cost: _costs.Cost
+    optimizer: Any
+    grad: str = "backprop"
+    precision: str = "float32"
+    batch_size: int | None = None
+    mesh: _parallel.DeviceMesh | None = None
+
+
+def make_setup(net: Any, cost: Any, optimizer: Any, grad: Any = "backprop", precision: Any = "float32",
+               batch_size: Any = None, devices: Any = None, n_rows: int | None = None) -> Setup:
+    """Check each part once and freeze them (``n_rows``: the upper bound of ``batch_size``)."""
+    net = check_net(net)
+    cost = _costs.get(cost)
+    optimizer = check_optimizer(optimizer)
+    grad = check_choice(grad, "grad", GRAD_METHODS)
+    precision = check_choice(precision, "precision", PRECISIONS)
+    if batch_size is not None:
+        if n_rows is None:
+            batch_size = check_int(batch_size, "batch_size", 1)
+        else:
+            batch_size = check_int(batch_size, "batch_size", 1, n_rows, " (the number of training examples)")
+    return Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
+
+
+def check_net(net: Any) -> MLP:
+    """``net`` if it is an ``fnn.nn.MLP`` (already checked by its own ``__post_init__``)."""
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an fnn.nn.MLP, got {type(net).__name__}")
+    return net
+
+
+def check_optimizer(optimizer: Any) -> Any:
+    """An ``fnn.optim.Transform`` or any object with the same protocol (an optax
+    ``GradientTransformation`` included): callable ``init(params) -> state`` and
+    ``update(grads, state, params) -> (updates, state)``, the updates being
+    added to the parameters (they carry the sign)."""
+    if isinstance(optimizer, _optim.Transform):
+        return optimizer
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        return optimizer
+    raise TypeError(
+        "optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)) or an object with "
+        f"init(params) and update(grads, state, params) methods, got {type(optimizer).__name__}"
+    )
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def check_keys(keys: Any, population: bool = False) -> Array:
+    """The one key rule: a typed ``jax.random`` key array, or raw ``uint32`` key data
+    (trailing axis 2, wrapped); a scalar ``key``, or a ``(P,)`` array of ``keys`` (P >= 1)."""
+    ndim = 1 if population else 0
+    if isinstance(keys, jax.Array) and keys.ndim == ndim + 1 and keys.dtype == jnp.uint32 and keys.shape[-1] == 2:
+        keys = jax.random.wrap_key_data(keys)
+    if isinstance(keys, jax.Array) and jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == ndim:
+        if not population or keys.shape[0] >= 1:
+            return keys
+    if population:
+        raise TypeError(
+            "keys must be a (P,) array of jax.random keys (jax.random.split(jax.random.key(seed), P)), got "
+            f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
+        )
+    raise TypeError(
+        f"key must be a jax.random key (jax.random.key(seed)), got "
+        f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
+    )
+
+
+def check_pair(pair: Any, name: str, optional: bool = False) -> tuple[Any, Any]:
+    """``pair`` is a tuple or list ``(x, y)`` (or None when ``optional``)."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        what = "a pair (x, y) or None" if optional else "a pair (x, y)"
+        raise TypeError(f"{name} must be {what}, got {type(pair).__name__}")
+    return pair
+
+
+def check_data(net: MLP, x: Any, y: Any, name: str = "train") -> tuple[Array, Array]:
+    """``(x, y)`` checked against the network (host-side, once): ``x`` ``(n, n_0)`` finite
+    numbers, ``y`` labels in ``[0, n_L)`` ``(n,)`` or targets ``(n, n_L)``."""
+    x = x if isinstance(x, jax.Array) else np.asarray(x)
+    y = y if isinstance(y, jax.Array) else np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != net.sizes[0]:
+        raise ValueError(
+            f"{name} x must have shape (n, {net.sizes[0]}) (net.sizes[0] = {net.sizes[0]} inputs), got shape {x.shape}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{name} x must hold numbers, got dtype {x.dtype}")
+    if y.ndim < 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name} x and y must hold the same number of examples, got {x.shape[0]} (x: {x.shape}) "
+            f"and {y.shape[0] if y.ndim else 'none'} (y: {y.shape})"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} data must hold at least one example, got x of shape {x.shape}")
+    _check_finite(x, f"{name} x")
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        _check_finite(y, f"{name} y")
+    _check_labels(net, x, y, name)
+    return x, y
+
+
+def _check_labels(net: MLP, x: Any, y: Any, name: str) -> None:
+    n_out = net.sizes[-1]
+    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == 1:
+        lo, hi = int(jnp.min(y)), int(jnp.max(y))
+        if lo < 0 or hi >= n_out:
+            hint = " (for a single output unit pass 0/1 targets of shape (n, 1))" if n_out == 1 else ""
+            raise ValueError(
+                f"{name} y must hold class labels in [0, {n_out - 1}] for an output layer of "
+                f"net.sizes[-1] = {n_out} units, got labels in [{lo}, {hi}]{hint}"
+            )
+    elif not (y.ndim == 2 and y.shape[1] == n_out):
+        raise ValueError(
+            f"{name} y must be integer labels of shape ({x.shape[0]},) or targets of shape "
+            f"({x.shape[0]}, {n_out}) (net.sizes[-1] = {n_out}), got shape {y.shape} and dtype {y.dtype}"
+        )
+
+
+def _check_finite(a: Any, name: str) -> None:
+    """Raise ``ValueError`` naming the first row of ``a`` that holds a NaN or an inf (host-side)."""
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        return
+    finite = np.asarray(jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1))
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        bad = np.asarray(a[row]).ravel()
+        value = bad[~np.isfinite(bad)][0]
+        raise ValueError(
+            f"{name} must hold finite numbers, got {value} in row {row} "
+            f"({int((~finite).sum())} of {a.shape[0]} rows hold NaN or inf)"
+        )
+
+
+class Run(NamedTuple):
+    """The checked arguments of :func:`fit` and :func:`fit_population` beside the setup."""
+
+    setup: Setup
+    train: tuple[Any, Any]
+    validation: tuple[Any, Any] | None
+    epochs: int
+
+
+def check_run(net: Any, cost: Any, optimizer: Any, train: Any, epochs: Any, batch_size: Any, validation: Any,
+              grad: Any, progress: Any, devices: Any, callback: Any, precision: Any) -> Run:
+    """Validate everything :func:`fit` and :func:`fit_population` share, once (the public door)."""
+    net = check_net(net)
+    cost = _costs.get(cost)
+    optimizer = check_optimizer(optimizer)
+    grad = check_choice(grad, "grad", GRAD_METHODS)
+    x, y = check_data(net, *check_pair(train, "train"), name="train")
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1, x.shape[0], " (the number of training examples)")
+    if validation is not None:
+        validation = check_data(net, *check_pair(validation, "validation", optional=True), name="validation")
+    check_bool(progress, "progress")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    precision = check_choice(precision, "precision", PRECISIONS)
+    setup = Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
+    return Run(setup, (x, y), validation, epochs)
