@@ -55,7 +55,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fnn import costs, nn, optim, population  # noqa: E402
+from fnn import nn, optim  # noqa: E402
 from fnn import train as fnn_train  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "benchmarks", "train.py"))
@@ -84,12 +84,20 @@ def _net_opt(w: Workload):
 
 
 def fnn_population(w: Workload, x, y, p: int) -> tuple[Callable[[], int], int]:
-    """The epoch fit_population compiles; also the memory per member in bytes."""
+    """The epoch fit_population compiles (the public epoch vmapped over members, and whether each
+    member's parameters stayed finite); also the memory per member in bytes."""
     net, opt = _net_opt(w)
-    states = population.init_population(net, opt, jax.random.split(jax.random.key(0), p))
+    states = fnn_train.init_population(net, opt, jax.random.split(jax.random.key(0), p))
     frozen = jnp.full((p,), -1, jnp.int32)
     xd, yd = jax.device_put(x), jax.device_put(y)
-    epoch = population._population_epoch(net, costs.get(w.cost), opt, "backprop", w.batch, None)
+    one = fnn_train.make_epoch(net, w.cost, opt, w.batch)
+
+    def member_epoch(state, diverged, xs, ys):
+        state, metrics = one(state, xs, ys)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)]))
+        return state, diverged, metrics, finite
+
+    epoch = jax.jit(jax.vmap(member_epoch, in_axes=(0, 0, None, None)))
     compiled = epoch.lower(states, frozen, xd, yd).compile()
     mem = compiled.memory_analysis()
     per_member = 0

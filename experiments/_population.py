@@ -18,18 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn import costs as _costs
 from fnn import train
-
-
-def _evaluator(net, cost):
-    cost = _costs.get(cost)
-
-    def one(params, net_state, x, y):
-        a = net.forward(params, x, net_state, train=False).a[-1]
-        return cost.value(a, y, net.output).astype(jnp.float32), _costs.accuracy(net.output(a), y)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
 
 
 def fit_seeds(
@@ -61,13 +50,12 @@ def fit_seeds(
     y = jnp.asarray(y, jnp.int32) if np.issubdtype(np.asarray(y).dtype, np.integer) else jnp.asarray(y, jnp.float32)
     if not isinstance(batch_size, int) or not 1 <= batch_size <= x.shape[0]:
         raise ValueError(f"batch_size must be an integer in [1, {x.shape[0]}], got {batch_size!r}")
-    evaluate = _evaluator(net, cost)
     evals = {k: (jnp.asarray(v[0], jnp.float32), jnp.asarray(v[1])) for k, v in (evals or {}).items()}
     hist: dict[str, list] = {}
 
     def record(e, states, _record):
         for name, (xe, ye) in evals.items():
-            ce, ae = evaluate(states.params, states.net_state, xe, ye)
+            ce, ae = train.evaluate_members(net, states, xe, ye, cost)
             hist.setdefault(f"{name}_cost", []).append(np.asarray(ce))
             hist.setdefault(f"{name}_accuracy", []).append(np.asarray(ae))
         if callback is not None:

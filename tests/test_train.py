@@ -439,3 +439,39 @@ def test_fit_names_the_step_where_a_user_schedule_turns_negative():
     opt = optim.gd(lambda t: 0.1 - 0.01 * jnp.asarray(t, jnp.float32))  # negative from t = 11, the 12th update
     with pytest.raises(ValueError, match=r"learning rate must be >= 0, got -0.01 at step 12 \(epoch 2"):
         train.fit(net, "log_likelihood", opt, (x, y), epochs=3, batch_size=8, key=jax.random.key(0), progress=False)
+
+
+def test_fit_checks_the_network_once_per_call_and_nothing_per_epoch(monkeypatch):
+    """Check once, at the door: the network is type-checked once per fit call, each data set
+    (train, validation) once, and no check runs again per epoch (one epoch or four: the same
+    counts; what remains are the checks of the traced network functions, once per compile)."""
+    from fnn.train import _setup
+
+    counts = {"net": 0, "cost": 0, "data": 0, "params": 0}
+
+    def counting(name, real):
+        def wrapped(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(_setup, "check_net", counting("net", _setup.check_net))
+    monkeypatch.setattr(_setup, "check_data", counting("data", _setup.check_data))
+    monkeypatch.setattr(costs, "get", counting("cost", costs.get))
+    monkeypatch.setattr(nn.MLP, "check_params", counting("params", nn.MLP.check_params))
+    x, y = _blobs(n=64)
+    seen = []
+    for hidden, epochs in ((13, 1), (14, 4)):  # two networks: nothing is cached between the calls
+        for k in counts:
+            counts[k] = 0
+        train.fit(_net(hidden=hidden), "log_likelihood", optim.sgd(0.1, momentum=0.9), (x, y), epochs=epochs,
+                  batch_size=16, key=jax.random.key(0), validation=(x[:20], y[:20]), progress=False)
+        assert counts["net"] == 1 and counts["data"] == 2
+        seen.append(dict(counts))
+    assert seen[0] == seen[1]
+    state = train.init_state(_net(hidden=14), optim.sgd(0.1, momentum=0.9), jax.random.key(1))
+    counts["net"] = 0
+    train.fit(_net(hidden=14), "log_likelihood", optim.sgd(0.1, momentum=0.9), (x, y), epochs=2, batch_size=16,
+              state=state, progress=False)
+    assert counts["net"] == 1
