@@ -51,7 +51,12 @@ from fnn.nn import MLP, Params
 
 Array = jax.Array
 
+#: The two ways of computing ``grad C``: ``"backprop"`` (BP1-BP4 by hand) and
+#: ``"autodiff"`` (``jax.grad``); the same gradient to rounding.
+GRAD_METHODS = ("backprop", "autodiff")
+
 __all__ = [
+    "GRAD_METHODS",
     "grad",
     "value_and_grad",
     "value_grad_and_state",
@@ -247,7 +252,7 @@ def value_grad_and_state(
     already computes batch statistics over the global batch.)
     Labels and targets are checked as in :func:`value_and_grad`.
     """
-    if method not in ("backprop", "autodiff"):
+    if method not in GRAD_METHODS:
         raise ValueError(f"method must be 'backprop' or 'autodiff', got {method!r}")
     net, cost, x, state = _checked(net, cost, params, x, state, train)
     if method == "backprop":

@@ -81,6 +81,7 @@ __all__ = [
     "adamw",
     "current_rate",
     "set_hyperparams",
+    "hyperparams",
     "minimize",
     "trajectory",
     "ScaleState",
@@ -694,6 +695,15 @@ def current_rate(state: State) -> jax.Array:
         )
     (s,) = found
     return s.rate if isinstance(s, ScaleState) else s.rate_multiplier * s.scheduled_rate
+
+
+def hyperparams(state: State) -> list[dict[str, jax.Array]]:
+    """The hyperparameters a (chained) state holds: one ``{name: value}`` per sub-state, in chain order.
+
+    The names are those :func:`set_hyperparams` accepts; a sub-state without
+    hyperparameters gives an empty dict.
+    """
+    return [{name: getattr(s, name) for name in getattr(s, "HYPERPARAMS", ())} for s in _substates(state)]
 
 
 def set_hyperparams(state: State, **values: ArrayLike) -> State:

@@ -196,9 +196,9 @@ def resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
             f"{jax.tree_util.tree_structure(fresh)}"
         )
     changed = {}
-    for new, old in zip(_optim._substates(fresh), _optim._substates(state.opt_state)):
-        for name in getattr(new, "HYPERPARAMS", ()):
-            a, b = np.asarray(getattr(new, name)), np.asarray(getattr(old, name))
+    for new, old in zip(_optim.hyperparams(fresh), _optim.hyperparams(state.opt_state)):
+        for name in new:
+            a, b = np.asarray(new[name]), np.asarray(old[name])
             if not np.array_equal(a, b, equal_nan=True):
                 changed[name] = (b.tolist(), a.tolist())
     if not changed:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn import parallel as _parallel
@@ -24,8 +25,8 @@ from fnn.nn import MLP
 
 Array = jax.Array
 
-#: Gradient modes: ``"backprop"`` (BP1-BP4 by hand) and ``"autodiff"`` (``jax.grad``).
-GRAD_METHODS = ("backprop", "autodiff")
+#: Gradient modes (``fnn.backprop.GRAD_METHODS``): ``"backprop"`` (BP1-BP4 by hand), ``"autodiff"`` (``jax.grad``).
+GRAD_METHODS = _backprop.GRAD_METHODS
 #: Precision policies: ``"float32"`` computes in the parameters' dtype;
 #: ``"bfloat16"`` keeps parameters, optimizer state and batch-norm statistics
 #: in their dtype (float32) and runs the forward and backward passes — matrix
