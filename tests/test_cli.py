@@ -186,16 +186,16 @@ def test_defaults_are_the_documented_fashion_mnist_recipe():
 
 
 def test_validation_split_is_monitored_each_epoch_and_the_test_set_touched_once(tmp_path, capsys, monkeypatch):
-    from fnn import train
+    from fnn.train import _evaluate  # the one evaluator: fit's validation and train.evaluate both use it
 
     calls = []
-    real = train.evaluate
+    real = _evaluate.one
 
-    def counting(net, state, x, y, *a, **k):
-        calls.append(int(x.shape[0]))
-        return real(net, state, x, y, *a, **k)
+    def counting(net, cost, params, net_state, data, n):
+        calls.append(int(n))
+        return real(net, cost, params, net_state, data, n)
 
-    monkeypatch.setattr(train, "evaluate", counting)
+    monkeypatch.setattr(_evaluate, "one", counting)
     out = tmp_path / "r"
     assert cli.main(["train", *SMALL, "--epochs", "3", "--validation", "300", "--out", str(out)]) == 0
     # 3 epochs on the 300 held-out examples, then the 500 test examples once
