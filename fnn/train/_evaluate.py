@@ -23,7 +23,7 @@ from fnn import parallel as _parallel
 from fnn._validate import check_int
 from fnn.nn import MLP, Params
 from fnn.train import _setup
-from fnn.train._state import TrainState, check_state, population_size
+from fnn.train._state import TrainState, population_size
 
 Array = jax.Array
 
@@ -75,13 +75,15 @@ def chunks(x: Any, y: Any, batch_size: int) -> tuple[Any, ...]:
     return xb, yb, x[nb * m :], y[nb * m :]
 
 
-def one(net: MLP, cost: _costs.Cost, params: Params, net_state: Any, data: tuple[Any, ...], n: int) -> tuple[float, float]:
+def one(net: MLP, cost: _costs.Cost, params: Params, net_state: Any, data: tuple[Any, ...],
+        n: int) -> tuple[float, float]:
     """Mean cost and accuracy of one run on checked data cut by :func:`chunks` (``n`` rows)."""
     c, a = _one_fn(net, cost)(params, net_state, *data)
     return float(c) / n, float(a) / n
 
 
-def members(net: MLP, cost: _costs.Cost, states: TrainState, data: tuple[Any, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+def members(net: MLP, cost: _costs.Cost, states: TrainState, data: tuple[Any, ...],
+            n: int) -> tuple[np.ndarray, np.ndarray]:
     """Two ``(P,)`` numpy arrays, mean cost and accuracy of every member, on checked data cut by :func:`chunks`."""
     c, a = _members_fn(net, cost)(states.params, states.net_state, *data)
     c, a = _parallel.to_host((c, a))  # (P,) sharded over the members' devices

@@ -65,7 +65,9 @@ def check_process_local(process_local: Any, mesh: _parallel.DeviceMesh | None, n
     if not isinstance(process_local, bool):
         raise TypeError(f"process_local must be a bool, got {process_local!r}")
     if process_local and mesh is None:
-        raise ValueError("process_local=True needs devices= (the mesh over which the processes' rows are assembled), got None")
+        raise ValueError(
+            "process_local=True needs devices= (the mesh over which the processes' rows are assembled), got None"
+        )
     if process_local:
         k = len(mesh.mesh.local_devices)
         if n_rows % k:

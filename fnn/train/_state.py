@@ -182,7 +182,9 @@ def check_hyperparams(hyperparams: Any, p: int, opt_state: Any) -> dict[str, np.
     if hyperparams is None:
         return {}
     if not isinstance(hyperparams, Mapping):
-        raise TypeError(f"hyperparams must be a mapping name -> (P,) array or None, got {type(hyperparams).__name__}")
+        raise TypeError(
+            f"hyperparams must be a mapping name -> (P,) array or None, got {type(hyperparams).__name__}"
+        )
     out = {}
     for name, values in hyperparams.items():
         v = np.asarray(values)

@@ -213,7 +213,8 @@ def make_step(
         state = check_state(state)
         if mesh is not None and jnp.shape(x)[0] % _parallel.n_devices(mesh):
             raise ValueError(
-                f"x must hold a multiple of the {_parallel.n_devices(mesh)} devices' count of examples, got {jnp.shape(x)[0]}"
+                f"x must hold a multiple of the {_parallel.n_devices(mesh)} devices' count of examples, "
+                f"got {jnp.shape(x)[0]}"
             )
         return jitted(state, x, y)
 
