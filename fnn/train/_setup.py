@@ -2,8 +2,10 @@
 
 A run is fixed by its network, cost, optimizer, gradient mode (BP1-BP4 by
 hand or ``jax.grad``), precision policy, mini-batch size ``m`` and device
-mesh. :func:`make_setup` checks them once and returns a frozen :class:`Setup`
-that every private function below the door trusts. The other checkers here
+mesh. :func:`make_setup` (a step or an epoch) and :func:`check_run` (``fit``,
+``fit_population``: also the data, epochs and loop options) check them once
+and return a frozen :class:`Setup` that every private function below the
+door trusts. The other checkers here
 (data, keys, choices) are the one copy of each rule the public functions share.
 """
 
@@ -51,18 +53,15 @@ class Setup:
 
 
 def make_setup(net: Any, cost: Any, optimizer: Any, grad: Any = "backprop", precision: Any = "float32",
-               batch_size: Any = None, devices: Any = None, n_rows: int | None = None) -> Setup:
-    """Check each part once and freeze them (``n_rows``: the upper bound of ``batch_size``)."""
+               batch_size: Any = None, devices: Any = None) -> Setup:
+    """Check each part once and freeze them (the door of :func:`make_step` and :func:`make_epoch`)."""
     net = check_net(net)
     cost = _costs.get(cost)
     optimizer = check_optimizer(optimizer)
     grad = check_choice(grad, "grad", GRAD_METHODS)
     precision = check_choice(precision, "precision", PRECISIONS)
     if batch_size is not None:
-        if n_rows is None:
-            batch_size = check_int(batch_size, "batch_size", 1)
-        else:
-            batch_size = check_int(batch_size, "batch_size", 1, n_rows, " (the number of training examples)")
+        batch_size = check_int(batch_size, "batch_size", 1)
     return Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
 
 
