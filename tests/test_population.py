@@ -253,3 +253,23 @@ def test_population_sharded_over_4_devices_equals_one_device():
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
     r = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "POP-SHARDED-OK" in r.stdout, r.stdout + r.stderr
+
+
+def test_evaluate_members_is_evaluate_of_each_member_and_names_bad_arguments():
+    x, y = _blobs()
+    net = _net(norm="batch")
+    states, _ = train.fit_population(net, "log_likelihood", optim.sgd(0.1, momentum=0.9), (x, y), epochs=1,
+                                     batch_size=16, keys=jax.random.split(jax.random.key(0), 3), progress=False)
+    costs, accs = train.evaluate_members(net, states, x[:50], y[:50], "log_likelihood", batch_size=16)
+    assert isinstance(costs, np.ndarray) and costs.shape == (3,) and accs.shape == (3,)
+    for i in range(3):
+        c, a = train.evaluate(net, train.member(states, i), x[:50], y[:50], "log_likelihood", batch_size=16)
+        assert costs[i] == pytest.approx(c, rel=1e-5) and accs[i] == pytest.approx(a, abs=1e-6)
+    with pytest.raises(ValueError, match=r"states must be a population .* got step of shape \(\)"):
+        train.evaluate_members(net, train.member(states, 0), x, y, "log_likelihood")
+    with pytest.raises(TypeError, match="net must be an fnn.nn.MLP, got str"):
+        train.evaluate_members("net", states, x, y, "log_likelihood")
+    with pytest.raises(ValueError, match=r"evaluate_members x must have shape \(n, "):
+        train.evaluate_members(net, states, x[:, :2], y, "log_likelihood")
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got 0"):
+        train.evaluate_members(net, states, x, y, "log_likelihood", batch_size=0)
