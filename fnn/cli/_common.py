@@ -163,7 +163,7 @@ def data_error(flag: str, err: Exception) -> UsageError:
     text = re.sub(r"\bdata_dir=(?=[^\s,;)])", "--data-dir ", str(err))
     text = re.sub(r"\bdata_dir\b=?", "--data-dir", text)
     text = text.replace("pass mirrors= or set", "set")
-    return UsageError(flag, text)
+    return UsageError(flag, text.removeprefix(f"{flag} "))
 
 
 def load_datasets(cfg: Mapping[str, Any], data_dir: str | None = None) -> Datasets:
