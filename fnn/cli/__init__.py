@@ -73,7 +73,7 @@ __all__ = [
     "load_dataset", "load_datasets", "Datasets", "rate_table",
 ]
 
-COMMANDS = {"train": _train.run, "sweep": _sweep.run, "evaluate": _evaluate.run}
+_COMMANDS = {"train": _train.run, "sweep": _sweep.run, "evaluate": _evaluate.run}
 
 
 # --------------------------------------------------------------------------
@@ -82,7 +82,7 @@ COMMANDS = {"train": _train.run, "sweep": _sweep.run, "evaluate": _evaluate.run}
 
 def _usage_error(prog: str, message: str) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
-    what = "{" + ",".join(COMMANDS) + "} ..." if prog == "fnn" else "[options]"
+    what = "{" + ",".join(_COMMANDS) + "} ..." if prog == "fnn" else "[options]"
     print(f"usage: {prog} {what} ({prog} --help lists them)", file=sys.stderr)
     raise SystemExit(2)
 
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args)
     except UsageError as err:
         if args.debug:
             raise
