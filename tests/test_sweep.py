@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fnn import cli
-from fnn._cli_sweep import rate_table
+from fnn.cli import rate_table
 
 FLAGS = ["--dataset", "synthetic", "--sizes", "784,16,10", "--hidden", "sigmoid", "--output", "sigmoid",
          "--cost", "quadratic", "--optimizer", "sgd", "--schedule", "constant", "--batch-size", "20",

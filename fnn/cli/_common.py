@@ -1,0 +1,249 @@
+"""What ``fnn train`` and ``fnn sweep`` share: processes, devices, the run folder, the data.
+
+Each function takes checked values (a config of :mod:`fnn.cli._config`, the
+parsed flags) and raises :class:`UsageError` naming the flag for a mistake
+only visible now: an unusable ``--out``, more ``--devices`` than there are,
+missing or corrupt data files, a ``--sizes`` that does not fit the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import pathlib
+import re
+import sys
+from typing import Any, Iterator, Mapping, NamedTuple
+
+from fnn import runs
+from fnn.cli._config import SYNTHETIC_SEED, SYNTHETIC_SIZES, UsageError
+
+# --------------------------------------------------------------------------
+# processes and devices
+
+
+def start_processes(args: argparse.Namespace) -> bool:
+    """``jax.distributed`` from ``--coordinator/--num-processes/--process-id/--cluster``
+    (before anything touches JAX's devices); whether this is one process of several."""
+    from fnn import distributed
+
+    try:
+        distributed.maybe_initialize(args.coordinator, args.num_processes, args.process_id, auto=args.cluster,
+                                     heartbeat_timeout_s=30)
+    except ValueError as err:
+        text = str(err)
+        flag = next((f for k, f in (("process_id", "--process-id"), ("num_processes", "--num-processes"),
+                                    ("auto", "--cluster")) if text.startswith(k)), "--coordinator")
+        raise UsageError(flag, text) from None
+    import jax
+
+    return jax.process_count() > 1
+
+
+def pick_devices(count: int) -> list:
+    """The devices ``--devices count`` asks for (0: all; with several processes, all of every process's)."""
+    import jax
+
+    devices = jax.devices()
+    if jax.process_count() > 1:  # the mesh spans every process's devices
+        if count not in (0, len(devices)):
+            raise UsageError("--devices", f"with {jax.process_count()} processes must be 0 (all {len(devices)} "
+                             f"devices of every process), got {count}")
+        return devices
+    if count < 0 or count > len(devices):
+        raise UsageError("--devices", f"must be in [0, {len(devices)}] (0: all), got {count}")
+    return devices[:count] if count else devices
+
+
+# --------------------------------------------------------------------------
+# the run folder
+
+
+def check_out(out: str | None, overwrite: bool, command: str) -> pathlib.Path | None:
+    """``--out`` checked (after cleaning up killed runs into it, which is reported); None: the default."""
+    if out is None:
+        return None
+    try:
+        for line in runs.recover(out):
+            print(f"fnn {command}: {line}", file=sys.stderr)
+        return runs.check_out(out, overwrite)
+    except runs.RunFolderError as err:
+        raise UsageError("--out", str(err)) from err
+
+
+def _reserve(prefix: str) -> pathlib.Path:
+    """A new unique default run folder ``runs/<prefix>-<date-time>-<6 hex>``."""
+    try:
+        return runs.unique_dir("runs", prefix)
+    except runs.RunFolderError as err:
+        raise UsageError("--out", f"(default runs/{prefix}-...) {err}") from err
+
+
+@contextlib.contextmanager
+def staged_run(out: pathlib.Path | None, prefix: str, overwrite: bool,
+               command: str) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
+    """``with staged_run(out, prefix, overwrite, "train") as (tmp, out):`` write the run into ``tmp``.
+
+    ``out`` None reserves a new unique ``runs/<prefix>-<date-time>-<6 hex>``.
+    On a normal exit the staging folder is committed (:func:`fnn.runs.commit`)
+    into ``out``; on an exception it is discarded, with the reserved folder.
+    A run-folder problem is a :class:`UsageError` of ``--out``.
+    """
+    reserved = out is None
+    out = _reserve(prefix) if reserved else out
+    tmp = None
+    try:
+        tmp = runs.stage(out)
+        yield tmp, out
+        for line in runs.commit(tmp, out, overwrite=overwrite):
+            print(f"fnn {command}: {line}", file=sys.stderr)
+        tmp = None
+    except runs.RunFolderError as err:
+        raise UsageError("--out", str(err)) from err
+    finally:
+        if tmp is not None:
+            runs.discard(tmp, out if reserved else None)
+
+
+# --------------------------------------------------------------------------
+# data
+
+
+class Datasets(NamedTuple):
+    """The splits of a run: ``(x, y)`` pairs; ``validation`` is None with ``validation = 0``.
+
+    ``provenance``: what ``config.json`` records under ``"data"`` (for a real
+    data set, each file's path and SHA-256: ``fnn.data.provenance``).
+    """
+
+    train: tuple[Any, Any]
+    validation: tuple[Any, Any] | None
+    test: tuple[Any, Any]
+    provenance: dict
+
+
+def load_dataset(name: str, split: str, data_dir: str | None = None, validation: int = 0) -> tuple[Any, Any]:
+    """``(x, y)`` of a split of a dataset: ``fnn.data.load`` or the synthetic blobs.
+
+    Synthetic: ``SYNTHETIC_SIZES`` training and test examples of
+    ``fnn.data.blobs`` with seed ``SYNTHETIC_SEED``; the validation split is
+    the last ``validation`` training examples, as for the real data sets.
+    """
+    import jax
+
+    from fnn import data
+
+    if name != "synthetic":
+        return data.load(name, split, validation=validation, data_dir=data_dir)
+    n_train, n_test = SYNTHETIC_SIZES["train"], SYNTHETIC_SIZES["test"]
+    if not 0 <= validation < n_train:
+        raise ValueError(f"validation must be an int in [0, {n_train}) for synthetic, got {validation}")
+    if split == "validation" and validation == 0:
+        raise ValueError("split='validation' needs validation > 0, got validation=0")
+    x, y = data.blobs(jax.random.key(SYNTHETIC_SEED), n_train + n_test, centers=10, dim=784, std=2.0, spread=1.0)
+    if split == "test":
+        return x[n_train:], y[n_train:]
+    if split == "train":
+        return x[: n_train - validation], y[: n_train - validation]
+    return x[n_train - validation : n_train], y[n_train - validation : n_train]
+
+
+def provenance(name: str, data_dir: str | None) -> dict:
+    """What a run records under ``"data"``: the generator of the synthetic set, or each file's path and SHA-256."""
+    from fnn import data
+
+    if name == "synthetic":
+        return {"generator": "fnn.data.blobs", "seed": SYNTHETIC_SEED, **SYNTHETIC_SIZES}
+    return data.provenance(name, data_dir=data_dir)
+
+
+def data_error(flag: str, err: Exception) -> UsageError:
+    """A data error of ``fnn.data`` as a :class:`UsageError` of ``flag``, its advice in flags:
+    ``data_dir=`` reads ``--data-dir``."""
+    text = re.sub(r"\bdata_dir=(?=[^\s,;)])", "--data-dir ", str(err))
+    text = re.sub(r"\bdata_dir\b=?", "--data-dir", text)
+    text = text.replace("pass mirrors= or set", "set")
+    return UsageError(flag, text.removeprefix(f"{flag} "))
+
+
+def load_datasets(cfg: Mapping[str, Any], data_dir: str | None = None) -> Datasets:
+    """The training, validation and test splits a checked config describes (see :class:`Datasets`).
+
+    Raises :class:`UsageError` for missing or corrupt files, naming
+    ``--data-dir`` (or ``--dataset`` when no folder was given) and the file.
+    """
+    name, k = cfg["dataset"], cfg["validation"]
+    if data_dir is not None:
+        if name == "synthetic":
+            raise UsageError("--data-dir", f"--dataset synthetic reads no files, got --data-dir {data_dir}")
+        if not pathlib.Path(data_dir).is_dir():
+            raise UsageError("--data-dir", f"must be an existing folder holding the {name} files, got {data_dir}")
+    try:
+        train = load_dataset(name, "train", data_dir, k)
+        val = load_dataset(name, "validation", data_dir, k) if k else None
+        test = load_dataset(name, "test", data_dir, k)
+        recorded = provenance(name, data_dir)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise data_error("--data-dir" if data_dir is not None else "--dataset", err) from err
+    return Datasets(train, val, test, recorded)
+
+
+def check_data(cfg: Mapping[str, Any], ds: Datasets, n_devices: int) -> None:
+    """``--sizes`` fits the data (its width, its classes); ``--batch-size`` fits the training set and
+    is a multiple of the ``n_devices`` a mini-batch is sharded over."""
+    import jax.numpy as jnp
+
+    x, y = ds.train
+    n, width = x.shape
+    classes = int(jnp.max(y)) + 1
+    sizes, name = cfg["sizes"], cfg["dataset"]
+    if sizes[0] != width:
+        raise UsageError("--sizes", f"the first size must be the data's width {width} ({name}), got {sizes[0]}")
+    if sizes[-1] != classes:
+        raise UsageError("--sizes", f"the last size must be the number of classes {classes} ({name}), got {sizes[-1]}")
+    if cfg["batch_size"] > n:
+        raise UsageError("--batch-size", f"must be in [1, {n}] (the training examples), got {cfg['batch_size']}")
+    if cfg["batch_size"] % n_devices:
+        raise UsageError("--batch-size", f"must be a multiple of the {n_devices} devices, got {cfg['batch_size']}")
+
+
+# --------------------------------------------------------------------------
+# the start shared by train and sweep
+
+
+class Start(NamedTuple):
+    """Where a run stands once started: whether this process writes, ``--out`` (None: a default folder),
+    the devices and the data."""
+
+    writer: bool
+    out: pathlib.Path | None
+    devices: list
+    data: Datasets
+
+
+def start(cfg: dict, args: argparse.Namespace, command: str, members: int | None = None) -> Start:
+    """Start the processes, check ``--out``, pick the devices, load and check the data.
+
+    Records in ``cfg`` the ``devices`` used, the ``data`` read and, with
+    several processes, their number. ``members``: a population sharded over
+    the devices (``fnn sweep``), whose size must be a multiple of their number;
+    None: mini-batches are sharded (``fnn train``).
+    """
+    from fnn import distributed
+
+    several = start_processes(args)
+    writer = distributed.is_writer()
+    out = check_out(args.out, args.overwrite, command) if writer else None
+    devices = pick_devices(args.devices)
+    cfg["devices"] = len(devices)
+    if members is not None and members % len(devices):
+        raise UsageError("--devices", f"rates x seeds = {members} members must be a multiple of the "
+                         f"{len(devices)} devices")
+    ds = load_datasets(cfg, args.data_dir)
+    check_data(cfg, ds, len(devices) if members is None else 1)
+    cfg["data"] = ds.provenance
+    if several:
+        import jax
+
+        cfg["processes"] = jax.process_count()
+    return Start(writer, out, devices, ds)

@@ -1,0 +1,277 @@
+"""The recipe of a run, checked once: a plain dict in, a checked config out.
+
+(Notes, "Algorithm: Gradient descent + Backpropagation": the network, the cost,
+the optimizer ``w <- w - eta * update`` with its schedule ``eta(t)``, the
+mini-batch size ``m`` and the number of epochs of one run.)
+
+A *config* is the dict ``fnn train`` writes to ``config.json``: the keys of
+:data:`DEFAULTS` plus ``validation``, ``momentum``, ``weight_decay``,
+``grad``, ``precision`` and ``devices``. A sweep's config has ``rates`` and
+``seeds`` in place of ``rate``. :func:`config_from_dict` and
+:func:`sweep_config_from_dict` build one from flags (``vars`` of the parsed
+arguments) or from a saved ``config.json``; :func:`check_config` checks a
+complete one. Every check raises :class:`UsageError` naming the flag
+(``--batch-size``), what it must be and what it was. :func:`build_network` and
+:func:`build_optimizer` turn a checked config into the objects
+``fnn.train.fit`` takes.
+
+Nothing here imports jax until a config is checked: ``fnn --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+DATASETS = ("fashion_mnist", "mnist", "synthetic")
+SPLITS = ("train", "validation", "test")
+OPTIMIZERS = ("gd", "sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear", "exponential")
+NORMS = ("none", "batch", "layer")
+
+#: The default recipe (``fnn train`` with no arguments).
+DEFAULTS: dict[str, Any] = {
+    "dataset": "fashion_mnist",
+    "sizes": "784,512,512,10",
+    "hidden": "relu",
+    "output": "softmax",
+    "cost": "log_likelihood",
+    "optimizer": "adam",
+    "rate": 1e-3,
+    "schedule": "cosine",
+    "batch_size": 128,
+    "epochs": 15,
+    "norm": "batch",
+    "seed": 0,
+}
+
+SYNTHETIC_SEED = 20240601
+SYNTHETIC_SIZES = {"train": 2000, "test": 500}
+#: Training examples of each data set (before a validation split) and the default held out.
+TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "synthetic": SYNTHETIC_SIZES["train"]}
+DEFAULT_VALIDATION = {"fashion_mnist": 5_000, "mnist": 5_000, "synthetic": 200}
+MAX_SEED = 2**63 - 1
+MAX_SEEDS = 10_000
+
+#: Keys a config must hold (``fnn evaluate`` reads them from ``config.json``) and optional ones.
+REQUIRED = ("dataset", "sizes", "hidden", "output", "cost", "optimizer", "rate", "schedule",
+            "batch_size", "epochs", "norm")
+OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": 1e-2, "grad": "backprop", "devices": 1, "seed": 0,
+            "precision": "float32"}
+#: A sweep's config: ``rates`` (a list) and ``seeds`` (how many per rate) in place of ``rate``.
+SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("rates", "seeds")
+
+_RECIPE = REQUIRED + tuple(OPTIONAL)
+
+
+class UsageError(Exception):
+    """A user's mistake: ``argument`` (e.g. ``"--rate"``) and a message saying expected and given."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(f"argument {argument}: {message}")
+        self.argument, self.message = argument, message
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+# --------------------------------------------------------------------------
+# from flags (or a saved config) to a checked config
+
+
+def config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked config of ``fnn train`` flags (``vars(args)``) or of a saved ``config.json``.
+
+    ``sizes`` may be the text of ``--sizes`` (``"784,30,10"``) or a list; a
+    missing or ``None`` ``validation`` becomes the data set's default
+    (:data:`DEFAULT_VALIDATION`); ``devices`` may be 0 (all). Keys that are
+    not part of a recipe (``out``, ``debug``, ``data``, ...) are left out.
+    """
+    return check_config(_recipe(flags, _RECIPE), devices_may_be_zero=True)
+
+
+def config_from_args(args: Any) -> dict[str, Any]:
+    """:func:`config_from_dict` of an ``argparse.Namespace`` of ``fnn train`` flags."""
+    return config_from_dict(vars(args))
+
+
+def sweep_config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked config of ``fnn sweep`` flags or of a saved ``sweep.json``'s ``"config"``.
+
+    As :func:`config_from_dict`, with ``rates`` (distinct finite numbers > 0)
+    and ``seeds`` (in ``[1, 10000]``; member seeds ``seed .. seed + seeds - 1``)
+    in place of ``rate``.
+    """
+    keys = tuple(k for k in _RECIPE if k != "rate") + ("rates", "seeds")
+    return check_sweep_config(_recipe(flags, keys), devices_may_be_zero=True)
+
+
+def _recipe(flags: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    cfg = {k: flags[k] for k in keys if k in flags}
+    if isinstance(cfg.get("sizes"), str):
+        cfg["sizes"] = _parse_sizes(cfg["sizes"])
+    if cfg.get("validation") is None and cfg.get("dataset") in DEFAULT_VALIDATION:
+        cfg["validation"] = DEFAULT_VALIDATION[cfg["dataset"]]
+    return cfg
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or any(n <= 0 for n in sizes):
+        raise UsageError("--sizes", f"must be at least two positive integers separated by commas, got {text!r}")
+    return sizes
+
+
+# --------------------------------------------------------------------------
+# the checks
+
+
+def _choice(cfg: Mapping, key: str, allowed: tuple[str, ...]) -> None:
+    if not isinstance(cfg[key], str) or cfg[key] not in allowed:
+        raise UsageError(_flag(key), f"must be one of {', '.join(allowed)}, got {cfg[key]!r}")
+
+
+def _int(cfg: Mapping, key: str, lo: int, hi: int | None = None) -> None:
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        want = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+        raise UsageError(_flag(key), f"must be {want}, got {v!r}")
+
+
+def _is_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _number(cfg: Mapping, key: str) -> None:
+    if not _is_number(cfg[key]) or cfg[key] < 0:
+        raise UsageError(_flag(key), f"must be a finite number >= 0, got {cfg[key]!r}")
+
+
+def _require(cfg: Mapping, keys: tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in cfg]
+    if missing:
+        raise UsageError(_flag(missing[0]), f"missing: the config must have the keys {', '.join(missing)}")
+
+
+def check_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> dict[str, Any]:
+    """Check a config (every key of :data:`REQUIRED`; :data:`OPTIONAL` keys get their defaults).
+
+    Checks the names (data set, activations, cost, optimizer, schedule, norm,
+    gradient, precision), the ranges (rate, weight decay >= 0; momentum ``mu``
+    in ``[0, 1)`` and only for sgd/momentum; epochs, batch size >= 1; seed in
+    ``[0, 2^63 - 1]``; validation in ``[0, n_train)``) and the pairings the
+    library would reject later (log-likelihood needs a softmax output; layer
+    norm needs hidden layers of >= 2 units, batch norm mini-batches of >= 2
+    examples: for one unit or one example the normalized value is the
+    constant ``beta``). Returns a new dict; raises :class:`UsageError`.
+    """
+    _require(cfg, REQUIRED)
+    cfg = {**OPTIONAL, **cfg}
+    _check_recipe(cfg, devices_may_be_zero)
+    _number(cfg, "rate")
+    return cfg
+
+
+def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> dict[str, Any]:
+    """Check a sweep's config: :func:`check_config` with ``rates`` and ``seeds`` in place of ``rate``."""
+    _require(cfg, SWEEP_REQUIRED)
+    cfg = {**OPTIONAL, **cfg}
+    _int(cfg, "seeds", 1, MAX_SEEDS)
+    _check_recipe(cfg, devices_may_be_zero)
+    rates = cfg["rates"]
+    if not isinstance(rates, list) or not rates or not all(_is_number(r) and r > 0 for r in rates):
+        raise UsageError("--rate", f"must be comma-separated finite numbers > 0, got {rates!r}")
+    if len(set(rates)) != len(rates):
+        raise UsageError("--rate", f"must not repeat a rate, got {rates!r}")
+    if cfg["seed"] + cfg["seeds"] - 1 > MAX_SEED:
+        raise UsageError("--seeds", f"--seed {cfg['seed']} + --seeds {cfg['seeds']} - 1 exceeds 2^63 - 1")
+    return cfg
+
+
+def _check_recipe(cfg: dict, devices_may_be_zero: bool) -> None:
+    """Every check of :func:`check_config` but the rate's."""
+    from fnn import activations, costs, train
+
+    _choice(cfg, "dataset", DATASETS)
+    sizes = cfg["sizes"]
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in sizes)):
+        raise UsageError("--sizes", f"must be a list of at least two positive integers, got {sizes!r}")
+    for key, allowed in (("hidden", activations.names()), ("output", activations.names()),
+                         ("cost", costs.names()), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                         ("norm", NORMS), ("grad", train.GRAD_METHODS), ("precision", train.PRECISIONS)):
+        _choice(cfg, key, tuple(allowed))
+    _number(cfg, "weight_decay")
+    _int(cfg, "epochs", 1)
+    _int(cfg, "batch_size", 1)
+    _int(cfg, "devices", 0 if devices_may_be_zero else 1)
+    _int(cfg, "seed", 0, MAX_SEED)
+    _int(cfg, "validation", 0, TRAIN_SIZES[cfg["dataset"]] - 1)
+    _check_pairings(cfg)
+
+
+def _check_pairings(cfg: dict) -> None:
+    mu, opt, sizes, norm = cfg["momentum"], cfg["optimizer"], cfg["sizes"], cfg["norm"]
+    if mu is not None:
+        if opt not in ("sgd", "momentum"):
+            raise UsageError("--momentum", f"applies to --optimizer sgd or momentum, got --optimizer {opt}")
+        if not _is_number(mu) or not 0 <= mu < 1:
+            raise UsageError("--momentum", f"must be a number in [0, 1), got {mu!r}")
+    if cfg["cost"] == "log_likelihood" and cfg["output"] != "softmax":
+        raise UsageError("--cost", f"log_likelihood needs --output softmax, got --output {cfg['output']}")
+    text = ",".join(map(str, sizes))
+    if norm != "none" and len(sizes) < 3:
+        raise UsageError("--norm", f"{norm} normalizes hidden layers, but --sizes {text} has none")
+    if norm == "layer" and min(sizes[1:-1]) < 2:
+        raise UsageError("--sizes", f"--norm layer needs hidden layers of >= 2 units (layer norm of one "
+                         f"unit is the constant beta), got {text}")
+    if norm == "batch" and cfg["batch_size"] < 2:
+        raise UsageError("--batch-size", f"--norm batch needs mini-batches of >= 2 examples (batch norm of "
+                         f"one example is the constant beta), got {cfg['batch_size']}")
+
+
+# --------------------------------------------------------------------------
+# builders (of a checked config)
+
+
+def build_network(cfg: Mapping[str, Any]) -> Any:
+    """The ``fnn.nn.MLP`` of a checked config: sizes, activations, norm."""
+    from fnn import nn
+
+    norm = None if cfg["norm"] == "none" else cfg["norm"]
+    return nn.MLP(tuple(cfg["sizes"]), hidden=cfg["hidden"], output=cfg["output"], norm=norm)
+
+
+def build_optimizer(cfg: Mapping[str, Any], steps: int, rate: float | None = None) -> Any:
+    """The ``fnn.optim`` transform of a checked config, its schedule spread over ``steps`` updates.
+
+    ``eta(t)``: constant ``rate``; cosine ``rate (1 + cos(pi t / steps)) / 2``;
+    linear from ``rate`` to ``rate/100``; exponential ``rate * 0.01^(t/steps)``.
+    ``rate`` overrides the config's (a sweep builds its optimizer at rate 1
+    and gives each member its rate as a hyperparameter).
+    """
+    from fnn import optim, schedules
+
+    rate, sched = cfg["rate"] if rate is None else rate, cfg["schedule"]
+    if sched == "constant":
+        eta = rate
+    elif sched == "cosine":
+        eta = schedules.cosine_decay(rate, steps)
+    elif sched == "linear":
+        eta = schedules.linear(rate, rate / 100, steps)
+    else:
+        eta = schedules.exponential_decay(rate, steps, 0.01)
+    name, mu = cfg["optimizer"], cfg.get("momentum")
+    if name == "gd":
+        return optim.gd(eta)
+    if name == "sgd":
+        return optim.sgd(eta, momentum=0.0 if mu is None else mu)
+    if name == "momentum":
+        return optim.momentum(eta, mu=0.9 if mu is None else mu)
+    if name == "adamw":
+        return optim.adamw(eta, weight_decay=cfg["weight_decay"])
+    return getattr(optim, name)(eta)
