@@ -39,19 +39,6 @@ from fnn.cli._common import Datasets, staged_run, start
 from fnn.cli._config import build_network, build_optimizer, sweep_config_from_dict
 
 
-def _evaluate_members(net: Any, states: Any, x: Any, y: Any, cost: str,
-                      batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Stand-in for ``fnn.train.evaluate_members`` until the training package provides it
-    (delete at the merge): mean cost and accuracy per member, two ``(P,)`` arrays."""
-    import jax.numpy as jnp
-
-    from fnn import costs
-    from fnn.population import _evaluate_population
-
-    c, a = _evaluate_population(net, costs.get(cost), states, jnp.asarray(x), jnp.asarray(y), batch_size)
-    return np.asarray(c), np.asarray(a)
-
-
 def _population(cfg: dict, n_train: int) -> tuple[Any, Any, Any, dict]:
     """The network, the base optimizer (rate 1: each member's rate is its hyperparameter), keys and hyperparams."""
     import jax
@@ -69,7 +56,6 @@ def _population(cfg: dict, n_train: int) -> tuple[Any, Any, Any, dict]:
 def _fit(cfg: dict, ds: Datasets, devices: list, progress: bool) -> tuple[Any, dict, np.ndarray, np.ndarray, float]:
     from fnn import train
 
-    evaluate_members = getattr(train, "evaluate_members", None) or _evaluate_members  # the stand-in, until merged
     x, y = ds.train
     net, optimizer, keys, hyper = _population(cfg, x.shape[0])
     t0 = time.perf_counter()
@@ -79,7 +65,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, progress: bool) -> tuple[Any, d
         precision=cfg["precision"],
     )
     train_s = time.perf_counter() - t0
-    test_cost, test_acc = evaluate_members(net, states, *ds.test, cfg["cost"])  # the test set, once
+    test_cost, test_acc = train.evaluate_members(net, states, *ds.test, cfg["cost"])  # the test set, once
     return states, history, test_cost, test_acc, train_s
 
 
