@@ -317,3 +317,22 @@ def test_float32_residuals_bound_the_true_residual_and_the_error_against_a_float
     assert np.all(true_res > 0.5 * eps * lam[0])  # the round-off is real: a bound of ~0 would be false
     assert np.all(true_res <= res) and np.all(np.abs(theta - lam) <= res)
     assert np.all(res <= 100 * eps * lam[0])  # and the bound stays tight
+
+
+def test_dataset_hvp_traces_inside_the_callers_jit_and_matches_the_eager_call():
+    net, params, x, y = _small()
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    eager = curvature.dataset_hvp(net, "log_likelihood", params, v, x, y)
+    jitted = jax.jit(lambda p, x, y: curvature.dataset_hvp(net, "log_likelihood", p, v, x, y))(params, x, y)
+    for a, b in zip(jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+def test_the_same_arrays_are_checked_once_and_new_arrays_again():
+    # jax.Arrays are immutable: a second call on the same objects skips the pass over the data; an array
+    # built from them (a NaN written in) is a new object and is checked.
+    net, params, x, y = _small()
+    curvature.hessian_trace(net, "log_likelihood", params, x, y, num_probes=2)
+    curvature.hessian_trace(net, "log_likelihood", params, x, y, num_probes=2)
+    with pytest.raises(ValueError, match="x must hold finite numbers, got nan in row 0"):
+        curvature.hessian_trace(net, "log_likelihood", params, x.at[0, 0].set(jnp.nan), y, num_probes=2)
