@@ -453,11 +453,15 @@ def eigenpairs(
     k = check_int(k, "k", 1, P, " (the number of parameters)")
     m = min(check_int(num_iters, "num_iters", k), P)
     key = jax.random.key(0) if key is None else check_key(key)
-    v0 = jax.random.normal(jax.random.fold_in(key, 1), (P,), flat.dtype) if v0 is None else _check_vector(v0, P, flat.dtype)
+    if v0 is None:
+        v0 = jax.random.normal(jax.random.fold_in(key, 1), (P,), flat.dtype)
+    v0 = _check_vector(v0, P, flat.dtype)
     return _eigenpairs(setup, params, x, y, k, m, which, v0, key)
 
 
-def _eigenpairs(s: _Setup, params: Params, x: Array, y: Array, k: int, m: int, which: str, v0: Array, key: Array) -> Eigenpairs:
+def _eigenpairs(
+    s: _Setup, params: Params, x: Array, y: Array, k: int, m: int, which: str, v0: Array, key: Array
+) -> Eigenpairs:
     values, vectors, res = _eig_jit(s, m, k, which, params, x, y, v0, key)
     return Eigenpairs(values, vectors, res, m, ravel_pytree(params)[1])
 
@@ -675,7 +679,7 @@ class SharpnessTracker:
         net = self._setup.net
         params = _check_params(net, state.params, f"state.params (epoch {epoch})")
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
-        if not isinstance(self.x, jax.Array) or self.x.dtype != dtype:  # checked once above; cast once to the parameters' dtype
+        if not isinstance(self.x, jax.Array) or self.x.dtype != dtype:  # checked once; cast once to this dtype
             self.x, self.y = _cast_xy(self.x, self.y, dtype)
         x, y = self.x, self.y
         P = ravel_pytree(params)[0].size

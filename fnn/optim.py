@@ -414,6 +414,11 @@ def trace(mu: float, nesterov: bool = False) -> Transform:
     return Transform(init, update)
 
 
+def _scaled(g: jax.Array, s: jax.Array, eps: jax.Array) -> jax.Array:
+    """``g / (sqrt(s) + eps)`` computed in the accumulator's dtype, returned in the gradient's."""
+    return (g.astype(s.dtype) / (jnp.sqrt(s) + _like(eps, s))).astype(g.dtype)
+
+
 def scale_by_adagrad(eps: float = 1e-7, initial_accumulator: float = 0.0) -> Transform:
     """AdaGrad (Duchi et al., 2011; notes, "Learning rate scheduling").
 
@@ -438,7 +443,7 @@ def scale_by_adagrad(eps: float = 1e-7, initial_accumulator: float = 0.0) -> Tra
         _check_state(state, AdagradState, "scale_by_adagrad")
         _check_tree("grads", grads, state.sum_of_squares, "the params given to init")
         G = _tmap(lambda g, s: s + jnp.square(g.astype(s.dtype)), grads, state.sum_of_squares)
-        updates = _tmap(lambda g, s: (g.astype(s.dtype) / (jnp.sqrt(s) + _like(state.eps, s))).astype(g.dtype), grads, G)
+        updates = _tmap(lambda g, s: _scaled(g, s, state.eps), grads, G)
         return updates, state._replace(sum_of_squares=G)
 
     return Transform(init, update)
@@ -471,7 +476,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Transform:
             return d * n + (1 - d) * jnp.square(g.astype(n.dtype))
 
         nu = _tmap(avg, grads, state.nu)
-        updates = _tmap(lambda g, n: (g.astype(n.dtype) / (jnp.sqrt(n) + _like(state.eps, n))).astype(g.dtype), grads, nu)
+        updates = _tmap(lambda g, n: _scaled(g, n, state.eps), grads, nu)
         return updates, state._replace(nu=nu)
 
     return Transform(init, update)
