@@ -173,12 +173,14 @@ def _check_like_params(v: Any, params: Params, name: str = "v") -> Params:
             f"{name} must have the tree structure of params: expected {jax.tree_util.tree_structure(params)}, "
             f"got {jax.tree_util.tree_structure(v)}"
         )
-    for (path, a), p in zip(jax.tree_util.tree_flatten_with_path(v)[0], jax.tree_util.tree_leaves(params)):
-        if jnp.shape(a) != p.shape:
-            raise ValueError(
-                f"{name}{jax.tree_util.keystr(path)} must have the shape of params{jax.tree_util.keystr(path)}, "
-                f"{p.shape}, got {jnp.shape(a)}"
-            )
+    leaves, ps = jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(params)
+    bad = [i for i, (a, p) in enumerate(zip(leaves, ps)) if jnp.shape(a) != p.shape]
+    if bad:
+        key = jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(v)[0][bad[0]][0])
+        got, want = jnp.shape(leaves[bad[0]]), ps[bad[0]].shape
+        raise ValueError(f"{name}{key} must have the shape of params{key}, {want}, got {got}")
+    if all(isinstance(a, jax.Array) and a.dtype == p.dtype for a, p in zip(leaves, ps)):
+        return v
     return jax.tree_util.tree_map(lambda a, p: jnp.asarray(a, p.dtype), v, params)
 
 
