@@ -42,6 +42,11 @@ The functions on a matrix-vector product alone (:func:`lanczos_tridiagonal`,
 scanned training loop. Batch norm in training mode couples the examples of a
 batch, so its Hessian over chunks is not the data set's: networks with
 ``norm="batch"`` are refused.
+
+Every public function checks its inputs once, before any compiled code, with
+the rules training applies (:func:`fnn._validate.check_data`): shapes, no
+NaN/inf row in ``x`` or ``y``, labels in ``[0, n_out - 1]``, finite parameters;
+a NaN eigenvalue, density or trace from bad inputs is an error instead.
 """
 
 from __future__ import annotations
@@ -639,7 +644,10 @@ class SharpnessTracker:
     (optimizer steps, ``record["step"]``), ``tracker.epochs`` and
     ``tracker.values`` (``(k,)`` arrays, descending) hold the record;
     :attr:`lambda_max` is the list of top values. Compare them with
-    ``2 / eta`` (``analysis.stable_rate``). Never stops training (returns ``None``).
+    ``2 / eta`` (``analysis.stable_rate``). Never stops training (returns
+    ``None``); parameters holding NaN or inf raise a ``ValueError`` naming the
+    epoch and the leaf. For one network only: the stacked parameters of
+    ``fit_population`` (a leading member axis) do not fit ``net``.
     """
 
     def __init__(
