@@ -44,9 +44,8 @@ For a network on a whole data set (chunked HVPs by forward-over-reverse of the
 hand-written gradient or of ``jax.grad``, top-k eigenpairs, the spectral
 density by stochastic Lanczos quadrature, Hutchinson's trace, the Gauss-Newton
 part, and a ``train.fit`` callback that tracks ``lambda_max``) see
-:mod:`fnn.curvature`; its public functions are re-exported here
-(``analysis.eigenpairs``, ``analysis.spectral_density``, ``analysis.hessian_trace``,
-``analysis.dataset_hvp``, ``analysis.make_matvec``, ``analysis.SharpnessTracker``, ...).
+:mod:`fnn.curvature`, whose Lanczos iteration (:func:`fnn.curvature.lanczos_tridiagonal`)
+:func:`lanczos` here uses.
 """
 
 from __future__ import annotations
@@ -61,6 +60,7 @@ from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
 from fnn._validate import check_int
+from fnn.curvature import lanczos_tridiagonal
 
 Array = jax.Array
 PyTree = Any
@@ -82,19 +82,6 @@ __all__ = [
     "momentum_roots",
     "momentum_contraction",
     "quadratic",
-    # re-exported from fnn.curvature (network / data-set curvature)
-    "dataset_hvp",
-    "make_matvec",
-    "lanczos_tridiagonal",
-    "ritz_pairs",
-    "eigenpairs",
-    "Eigenpairs",
-    "slq_nodes",
-    "gaussian_density",
-    "spectral_density",
-    "Density",
-    "hessian_trace",
-    "SharpnessTracker",
 ]
 
 #: Largest number of parameters :func:`hessian` builds densely by default.
@@ -312,38 +299,11 @@ def lanczos(
     n = flat.size
     k = min(num_iters, n)
     v0 = _start(key, n, flat.dtype)
-
-    @jax.jit
-    def run(v0: Array) -> tuple[Array, Array]:
-        V = jnp.zeros((k + 1, n), v0.dtype).at[0].set(v0)
-        alphas = jnp.zeros((k,), v0.dtype)
-        betas = jnp.zeros((k,), v0.dtype)
-
-        def body(j, carry):
-            V, alphas, betas = carry
-            w = mv(V[j])
-            alpha = jnp.vdot(w, V[j])
-            # full re-orthogonalization against v_1..v_j (rows > j are still zero), twice for stability
-            w = w - V.T @ (V @ w)
-            w = w - V.T @ (V @ w)
-            beta = jnp.linalg.norm(w)
-            safe = jnp.where(beta > 0, beta, jnp.ones_like(beta))
-            V = V.at[j + 1].set(jnp.where(beta > 0, w / safe, jnp.zeros_like(w)))
-            return V, alphas.at[j].set(alpha), betas.at[j].set(beta)
-
-        _, alphas, betas = jax.lax.fori_loop(0, k, body, (V, alphas, betas))
-        return alphas, betas
-
-    alphas, betas = run(v0)
-    alphas, betas = np.asarray(alphas, np.float64), np.asarray(betas, np.float64)
-    # Cut T where the Krylov space closed (beta_j ~ 0 relative to the scale of H).
-    scale = max(float(np.max(np.abs(alphas))), float(np.max(np.abs(betas))), np.finfo(np.float64).tiny)
-    tol = 50 * float(jnp.finfo(flat.dtype).eps) * scale
-    m = k
-    for j in range(k - 1):
-        if betas[j] <= tol:
-            m = j + 1
-            break
+    t = jax.jit(lambda v: lanczos_tridiagonal(mv, v, k, jax.random.key(1)))(v0)
+    alphas, betas = np.asarray(t.alpha, np.float64), np.asarray(t.beta, np.float64)
+    # lanczos_tridiagonal marks the closing of the Krylov space with beta_j = 0 (then restarts): cut T there.
+    closed = np.flatnonzero(betas[: k - 1] == 0.0)
+    m = int(closed[0]) + 1 if closed.size else k
     T = np.diag(alphas[:m]) + np.diag(betas[: m - 1], 1) + np.diag(betas[: m - 1], -1)
     return jnp.asarray(np.linalg.eigvalsh(T), flat.dtype)
 
@@ -568,20 +528,3 @@ def quadratic(hessian_matrix: ArrayLike, minimum: ArrayLike | None = None) -> Ca
 
     return E
 
-
-# Network / data-set curvature lives in fnn.curvature (which imports nn, backprop, costs; not this
-# module), re-exported here at the end so that `from fnn import analysis` gives access to both.
-from fnn.curvature import (  # noqa: E402
-    Density,
-    Eigenpairs,
-    SharpnessTracker,
-    dataset_hvp,
-    eigenpairs,
-    gaussian_density,
-    hessian_trace,
-    lanczos_tridiagonal,
-    make_matvec,
-    ritz_pairs,
-    slq_nodes,
-    spectral_density,
-)

@@ -25,15 +25,17 @@ Every leaf's stored bytes carry a SHA-256 in the metadata (format version 2),
 and :func:`load` checks each stored array against its metadata (shape, dtype,
 checksum) before using it, so a file whose arrays were swapped, rewritten or
 damaged raises a ``ValueError`` naming the leaf's path. Version-1 files
-(written before checksums existed) still load: their arrays are checked
-against the metadata's shape and dtype, without a checksum.
+(written before checksums existed) still load with a warning: their arrays
+are checked against the metadata's shape and dtype only, so an altered value
+goes unnoticed (save the tree again to add checksums).
 
 Writes go to a temporary file in the destination folder, are flushed to disk,
 and are renamed over ``path`` (``os.replace``), so a crash leaves either the old
 checkpoint or the new one, never a partial file; temporaries left by killed
 saves (``.<name>.<pid>@<host>-*.tmp``) are removed by the next save into the same
 folder (:func:`fnn._io.atomic_write`). Single-process: every leaf must be fully
-addressable from this process.
+addressable from this process (for a population sharded across processes,
+save ``fnn.parallel.to_host(tree)``, from one process).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 import zipfile
 from typing import Any
 
@@ -190,7 +193,10 @@ def save(path: PathLike, tree: PyTree) -> pathlib.Path:
     file is removed and an existing ``path`` is left untouched.
 
     Raises ``TypeError`` naming the path of a leaf that is not an array or a
-    number, ``FileNotFoundError`` if the folder does not exist.
+    number, ``ValueError`` naming a ``jax.Array`` leaf that is not fully
+    addressable from this process (sharded across processes: pass
+    ``fnn.parallel.to_host(tree)``), ``FileNotFoundError`` if the folder does
+    not exist.
     """
     path = pathlib.Path(path)
     folder = path.parent
@@ -198,6 +204,7 @@ def save(path: PathLike, tree: PyTree) -> pathlib.Path:
         raise FileNotFoundError(f"path {str(path)!r}: folder {str(folder)!r} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"path {str(path)!r} is a folder, expected a file name")
+    _check_addressable(tree)
     leaves: list = []
     data: list[np.ndarray] = []
     tree_json = _encode(tree, "", leaves, data)
@@ -212,6 +219,18 @@ def save(path: PathLike, tree: PyTree) -> pathlib.Path:
         np.savez(f, **arrays)
     _fsync_dir(folder)
     return path
+
+
+def _check_addressable(tree: PyTree) -> None:
+    """Refuse, before any copy, a leaf whose shards live partly on other processes' devices."""
+    for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            raise ValueError(
+                f"leaf at {_show(jax.tree_util.keystr(p))} must be fully addressable from this process "
+                f"(process {jax.process_index()} of {jax.process_count()}), got a jax.Array of shape "
+                f"{leaf.shape} sharded across processes ({leaf.sharding}); save fnn.parallel.to_host(tree) "
+                "instead: every process then holds the whole value (write it from one process)"
+            )
 
 
 def _fsync_dir(folder: pathlib.Path) -> None:
@@ -471,7 +490,8 @@ def load(path: PathLike, like: PyTree | None = None) -> PyTree:
     Every stored array is first checked against the file's own metadata: its
     shape, its dtype and (format version 2, the current one) the SHA-256 of
     its bytes recorded at save time; version-1 files, which have no
-    checksums, are checked for shape and dtype only.
+    checksums, are checked for shape and dtype only and load with a
+    ``UserWarning`` that says they are unverified.
 
     Raises ``ValueError`` for a file that is not an fnn checkpoint, that is
     truncated or damaged (the message names the leaf's path and what differs),
@@ -482,6 +502,14 @@ def load(path: PathLike, like: PyTree | None = None) -> PyTree:
     path = pathlib.Path(path)
     meta, arrays = _read(path)
     nodes = _verify(path, meta, arrays)
+    if meta["version"] < 2:
+        warnings.warn(
+            f"{path}: checkpoint format version {meta['version']} holds no checksums: its arrays were checked "
+            "for shape and dtype only, and an altered or damaged value would go unnoticed; save the tree "
+            "again to write a verified (version 2) file",
+            UserWarning,
+            stacklevel=2,
+        )
     tree = meta["tree"]
     if like is None:
         return _build(tree, arrays, "")

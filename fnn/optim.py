@@ -18,9 +18,14 @@ multiplication by ``-eta`` that makes the update a descent step::
     momentum(eta, mu) == chain(trace(mu), scale(eta))
     adam(eta)         == chain(scale_by_adam(), scale(eta))
 
-Hyperparameters live in the state as 0-d arrays (of the params' float dtype),
-so a jitted training step can be vmapped over them and they can be read and
-changed between steps without recompiling::
+Hyperparameters live in the state as 0-d arrays of the params' float dtype,
+or float32 for bfloat16/float16 params, and so do the per-parameter
+accumulators (velocity, moments, sums of squares): in bfloat16 (8 significand
+bits) ``b2 = 0.999`` rounds to ``1.0``, so Adam's ``1 - b2^t`` would be 0, and
+``0.999 v`` rounds back to ``v``, so an average would never forget. The
+updates come out in the gradients' dtype. As arrays, the hyperparameters can
+be vmapped over in a jitted training step, and read and changed between steps
+without recompiling::
 
     >>> import jax.numpy as jnp
     >>> from fnn import optim, schedules
@@ -225,13 +230,26 @@ def _check_state(state: Any, cls: type, who: str) -> None:
         raise ValueError(f"state must be the {cls.__name__} made by {who}.init, got {type(state).__name__}")
 
 
+def _wide(dtype: Any) -> np.dtype:
+    """``dtype``, or float32 for a float of fewer bits (bfloat16, float16): the dtype of state arrays."""
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        return jnp.dtype(jnp.float32)
+    return dtype
+
+
 def _dtype_of(params: PyTree) -> np.dtype:
-    """The first floating dtype among the params' leaves (default float dtype if none)."""
+    """The hyperparameters' dtype: the params' first floating dtype, at least float32 (default float if none)."""
     for leaf in jax.tree_util.tree_leaves(params):
         dtype = jnp.asarray(leaf).dtype
         if jnp.issubdtype(dtype, jnp.floating):
-            return dtype
+            return _wide(dtype)
     return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+def _accumulator(params: PyTree, value: float = 0.0) -> PyTree:
+    """Per-parameter state (moments, velocity, sums of squares) filled with ``value``, at least float32."""
+    return _tmap(lambda p: jnp.full(jnp.shape(p), value, _wide(jnp.result_type(p))), params)
 
 
 def _hyper(value: ArrayLike, dtype) -> jax.Array:
@@ -385,16 +403,21 @@ def trace(mu: float, nesterov: bool = False) -> Transform:
         raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
 
     def init(params: PyTree) -> TraceState:
-        return TraceState(trace=_tmap(jnp.zeros_like, params), mu=_hyper(mu, _dtype_of(params)))
+        return TraceState(trace=_accumulator(params), mu=_hyper(mu, _dtype_of(params)))
 
     def update(grads, state, params=None):
         _check_state(state, TraceState, "trace")
         _check_tree("grads", grads, state.trace, "the params given to init")
-        v = _tmap(lambda g, t: g + _like(state.mu, t) * t, grads, state.trace)
-        updates = _tmap(lambda g, t: g + _like(state.mu, t) * t, grads, v) if nesterov else v
-        return updates, state._replace(trace=v)
+        v = _tmap(lambda g, t: g.astype(t.dtype) + _like(state.mu, t) * t, grads, state.trace)
+        out = _tmap(lambda g, t: g.astype(t.dtype) + _like(state.mu, t) * t, grads, v) if nesterov else v
+        return _tmap(lambda u, g: u.astype(g.dtype), out, grads), state._replace(trace=v)
 
     return Transform(init, update)
+
+
+def _scaled(g: jax.Array, s: jax.Array, eps: jax.Array) -> jax.Array:
+    """``g / (sqrt(s) + eps)`` computed in the accumulator's dtype, returned in the gradient's."""
+    return (g.astype(s.dtype) / (jnp.sqrt(s) + _like(eps, s))).astype(g.dtype)
 
 
 def scale_by_adagrad(eps: float = 1e-7, initial_accumulator: float = 0.0) -> Transform:
@@ -413,15 +436,15 @@ def scale_by_adagrad(eps: float = 1e-7, initial_accumulator: float = 0.0) -> Tra
 
     def init(params: PyTree) -> AdagradState:
         return AdagradState(
-            sum_of_squares=_tmap(lambda p: jnp.full_like(p, initial_accumulator), params),
+            sum_of_squares=_accumulator(params, initial_accumulator),
             eps=_hyper(eps, _dtype_of(params)),
         )
 
     def update(grads, state, params=None):
         _check_state(state, AdagradState, "scale_by_adagrad")
         _check_tree("grads", grads, state.sum_of_squares, "the params given to init")
-        G = _tmap(lambda g, s: s + g * g, grads, state.sum_of_squares)
-        updates = _tmap(lambda g, s: g / (jnp.sqrt(s) + _like(state.eps, s)), grads, G)
+        G = _tmap(lambda g, s: s + jnp.square(g.astype(s.dtype)), grads, state.sum_of_squares)
+        updates = _tmap(lambda g, s: _scaled(g, s, state.eps), grads, G)
         return updates, state._replace(sum_of_squares=G)
 
     return Transform(init, update)
@@ -443,7 +466,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Transform:
 
     def init(params: PyTree) -> RmsState:
         dtype = _dtype_of(params)
-        return RmsState(nu=_tmap(jnp.zeros_like, params), decay=_hyper(decay, dtype), eps=_hyper(eps, dtype))
+        return RmsState(nu=_accumulator(params), decay=_hyper(decay, dtype), eps=_hyper(eps, dtype))
 
     def update(grads, state, params=None):
         _check_state(state, RmsState, "scale_by_rms")
@@ -451,10 +474,10 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Transform:
 
         def avg(g, n):
             d = _like(state.decay, n)
-            return d * n + (1 - d) * g * g
+            return d * n + (1 - d) * jnp.square(g.astype(n.dtype))
 
         nu = _tmap(avg, grads, state.nu)
-        updates = _tmap(lambda g, n: g / (jnp.sqrt(n) + _like(state.eps, n)), grads, nu)
+        updates = _tmap(lambda g, n: _scaled(g, n, state.eps), grads, nu)
         return updates, state._replace(nu=nu)
 
     return Transform(init, update)
@@ -475,7 +498,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Tran
 
     def init(params: PyTree) -> AdamState:
         dtype = _dtype_of(params)
-        zeros = _tmap(jnp.zeros_like, params)
+        zeros = _accumulator(params)
         return AdamState(
             count=jnp.zeros((), jnp.int32),
             m=zeros,
@@ -492,11 +515,11 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Tran
 
         def first(g, m):
             b1_ = _like(state.b1, m)
-            return b1_ * m + (1 - b1_) * g
+            return b1_ * m + (1 - b1_) * g.astype(m.dtype)
 
         def second(g, v):
             b2_ = _like(state.b2, v)
-            return b2_ * v + (1 - b2_) * g * g
+            return b2_ * v + (1 - b2_) * jnp.square(g.astype(v.dtype))
 
         m = _tmap(first, grads, state.m)
         v = _tmap(second, grads, state.v)
@@ -507,7 +530,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Tran
             v_hat = v_ / (1 - _like(state.b2, v_) ** t)
             return m_hat / (jnp.sqrt(v_hat) + _like(state.eps, v_))
 
-        return _tmap(direction, m, v), state._replace(count=count, m=m, v=v)
+        updates = _tmap(lambda g, m_, v_: direction(m_, v_).astype(g.dtype), grads, m, v)
+        return updates, state._replace(count=count, m=m, v=v)
 
     return Transform(init, update)
 

@@ -627,3 +627,41 @@ def test_trajectory_stacks_the_iterates_that_minimize_walks(x64):
     gd = optim.trajectory(f, w0, optim.gd(0.1), 6)["v"]
     t = np.arange(7)[:, None]
     np.testing.assert_allclose(gd, np.array([1.0, -2.0]) * (1 - 0.1 * np.array([1.0, 4.0])) ** t, rtol=1e-12)
+
+
+def test_adam_on_bfloat16_params_makes_finite_progress_with_float32_state():
+    # In bfloat16, b2 = 0.999 rounds to 1.0 and 1 - b2^t = 0: the state must not be kept in the params' dtype.
+    target = jnp.linspace(-1.0, 1.0, 8)
+    loss = lambda p: jnp.sum(jnp.square(p["w"].astype(jnp.float32) - target))  # noqa: E731
+    params = {"w": jnp.zeros((8,), jnp.bfloat16)}
+    opt = optim.adam(0.05)
+    state = opt.init(params)
+    assert state[0].m["w"].dtype == jnp.float32 and state[0].v["w"].dtype == jnp.float32
+    assert state[0].b2.dtype == jnp.float32 and float(state[0].b2) == np.float32(0.999) != 1.0  # reads back 0.999
+    assert float(state[0].b1) == np.float32(0.9) and float(state[0].eps) == np.float32(1e-8)
+    assert optim.current_rate(state).dtype == jnp.float32 and float(optim.current_rate(state)) == np.float32(0.05)
+
+    @jax.jit
+    def step(params, state):
+        grads = jax.grad(lambda p: loss(p).astype(jnp.bfloat16))(params)
+        updates, state = opt.update(grads, state, params)
+        assert updates["w"].dtype == jnp.bfloat16
+        return optim.apply_updates(params, updates), state
+
+    start = float(loss(params))
+    for _ in range(100):
+        params, state = step(params, state)
+    assert params["w"].dtype == jnp.bfloat16
+    assert bool(jnp.all(jnp.isfinite(params["w"])))
+    assert float(loss(params)) < 0.01 * start  # 5.7 -> well under 1%
+
+
+@pytest.mark.parametrize("make", [lambda: optim.rmsprop(0.01), lambda: optim.momentum(0.05, 0.9),
+                                  lambda: optim.adagrad(0.1)])
+def test_accumulators_of_bfloat16_params_are_float32_and_updates_bfloat16(make):
+    params = {"w": jnp.ones((3,), jnp.bfloat16)}
+    opt = make()
+    state = opt.init(params)
+    assert all(leaf.dtype in (jnp.float32, jnp.int32) for leaf in jax.tree_util.tree_leaves(state))
+    updates, state = opt.update({"w": jnp.full((3,), 0.5, jnp.bfloat16)}, state, params)
+    assert updates["w"].dtype == jnp.bfloat16 and bool(jnp.all(updates["w"] < 0))

@@ -92,9 +92,48 @@ def test_version_1_checkpoint_without_checksums_still_loads(tmp_path):
             del node["sha256"]
 
     _rewrite(path, to_v1)
-    loaded = checkpoint.load(path, like=_state(1))
+    with pytest.warns(UserWarning, match="version 1 holds no checksums"):
+        loaded = checkpoint.load(path, like=_state(1))
     np.testing.assert_array_equal(loaded["W"], state["W"])
     np.testing.assert_array_equal(jax.random.key_data(loaded["key"]), jax.random.key_data(state["key"]))
+
+
+def test_version_1_checkpoint_with_an_altered_leaf_loads_with_a_warning_that_it_is_unverified(tmp_path):
+    state = _state()
+    path = checkpoint.save(tmp_path / "s.npz", state)
+
+    def to_v1_altered(meta, arrays):
+        meta["version"] = 1
+        for node in meta["tree"]["c"]:
+            del node["sha256"]
+        i = _leaf_index(meta, "W")
+        arrays[f"leaf_{i}"] = arrays[f"leaf_{i}"] + np.float32(1)  # same shape and dtype: undetectable
+
+    _rewrite(path, to_v1_altered)
+    for like in (None, _state(1)):
+        with pytest.warns(UserWarning, match=r"no checksums: .* an altered or damaged value would go unnoticed"):
+            loaded = checkpoint.load(path, like=like)
+        np.testing.assert_array_equal(np.asarray(loaded["W"]), np.asarray(state["W"]) + 1)
+
+
+def test_a_version_2_checkpoint_loads_without_a_warning(tmp_path):
+    import warnings
+
+    path = checkpoint.save(tmp_path / "s.npz", _state())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checkpoint.load(path)
+
+
+def test_saving_an_array_sharded_across_processes_says_to_call_to_host(tmp_path, monkeypatch):
+    # A real multi-process run is too heavy here: make every jax.Array report that part of it lives on
+    # another process's devices, as a population sharded over jax.distributed processes does.
+    state = _state()
+    monkeypatch.setattr(type(state["W"]), "is_fully_addressable", property(lambda self: False))
+    with pytest.raises(ValueError, match=r"leaf at \['W'\] must be fully addressable from this process .*"
+                                         r"fnn.parallel.to_host\(tree\)"):
+        checkpoint.save(tmp_path / "s.npz", state)
+    assert not (tmp_path / "s.npz").exists() and not list(tmp_path.iterdir())
 
 
 def test_every_saved_leaf_carries_a_sha256_of_its_bytes(tmp_path):

@@ -507,3 +507,20 @@ def test_adamw_default_mask_decays_every_matrix_whatever_its_key():
     ua, _ = adam.update(grads, adam.init(params), params)
     np.testing.assert_allclose(np.asarray(uw["kernel"] - ua["kernel"]), -0.1 * 0.5, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(uw["bias"]), np.asarray(ua["bias"]))
+
+
+def test_shared_data_checker_gives_trainings_messages_with_the_set_named():
+    from fnn._validate import check_data
+
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 1, 0])
+    assert check_data(x, y, 3, 2, "train")[0] is not None
+    with pytest.raises(ValueError, match=r"train x must have shape \(n, 3\) .* got shape \(4, 2\)"):
+        check_data(x[:, :2], y, 3, 2, "train")
+    with pytest.raises(ValueError, match=r"validation x must hold finite numbers, got nan in row 2 \(1 of 4 rows"):
+        check_data(np.where(np.arange(4)[:, None] == 2, np.nan, x), y, 3, 2, "validation")
+    with pytest.raises(ValueError, match=r"y must hold class labels in \[0, 1\] .* got labels in \[0, 2\]"):
+        check_data(x, np.array([0, 1, 2, 0]), 3, 2)
+    with pytest.raises(ValueError, match=r"y must be integer labels of shape \(4,\) or targets of shape \(4, 2\)"):
+        check_data(x, np.ones((4, 3), np.float32), 3, 2)
+    with pytest.raises(ValueError, match=r"data must hold at least one example"):
+        check_data(x[:0], y[:0], 3, 2)
