@@ -5,12 +5,14 @@ each claim's quick outcome must equal the outcome recorded for it in
 ``tests/quick_outcomes/<name>.json`` (written by
 ``python -m experiments NAME --quick --record-quick``) under the same claim
 hash. A claim whose quick outcome flips, or that changed without its outcome
-being re-recorded, fails the suite.
+being re-recorded, fails the suite. A claim skipped for want of a real data
+set is tolerated only where ``FNN_DATA_DIR`` is unset (CI sets it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from experiments import _registry
@@ -37,6 +39,8 @@ def assert_matches_recorded(name: str, record: dict) -> None:
         want = recorded[v["id"]]
         if v["claim_hash"] != want["hash"]:
             changed.append(v["id"])
+        elif v["outcome"] == "skipped" and want["outcome"] != "skipped" and not os.environ.get("FNN_DATA_DIR"):
+            continue  # a real data set absent on this machine (CI sets FNN_DATA_DIR and has both data sets)
         elif v["outcome"] != want["outcome"]:
             flipped.append((v["id"], want["outcome"], v["outcome"], v["measured"], v["interval"]))
     assert not changed, f"claims changed since their quick outcome was recorded: {changed}"

@@ -24,24 +24,6 @@ def test_staircase_construction_error_follows_the_midpoint_formula():
         assert abs(rms / predicted - 1) < 0.05
 
 
-@pytest.mark.slow  # 10 s on 2 cores
-def test_uat_derivatives_quick_run(tmp_path):
-    record = uat_derivatives.run(quick=True, seed=0, out_dir=tmp_path)
-    assert_no_unexpected(record)
-    assert_same_claims_as_full_run("uat_derivatives", record)
-    assert (tmp_path / "uat_derivatives.png").stat().st_size > 10_000
-
-
-@pytest.mark.slow
-def test_uat_boolean_quick_run(tmp_path):
-    record = uat_boolean.run(quick=True, seed=0, out_dir=tmp_path)
-    assert_no_unexpected(record)
-    assert_same_claims_as_full_run("uat_boolean", record)
-    # the exponential-vs-polynomial comparison needs n up to 9: skipped, with its reason, in quick mode
-    skipped = [v for v in record["verdicts"] if v["outcome"] == "skipped"]
-    assert len(skipped) == 1 and "full mode only" in skipped[0]["skipped_reason"]
-
-
 def test_boolean_model_comparison_prefers_the_true_model():
     rng = np.random.default_rng(0)
     ns = np.repeat(np.arange(2.0, 10.0), 6)
