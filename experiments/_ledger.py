@@ -8,8 +8,11 @@ One file per experiment, ``paper_figures/ledger/<name>.json``::
                   "old_hash": "..." | null, "new": "the new claim in words" | null,
                   "new_hash": "..." | null, "reason": "why"}]}
 
-``history`` entries reconstruct revisions made before the registry existed
-(``old_hash`` null: those claims had no hash). The **ledger rule**: a
+``commit`` is the commit the change was made on top of (for ``history``
+entries, the commit that made the change); ``history`` entries reconstruct
+revisions made before the registry existed (``old_hash`` null: those claims
+had no hash), and so do ``relabel``/``restate`` entries for claims whose last
+result predates the registry. The **ledger rule**: a
 registered claim whose hash differs from the hash recorded with its last
 result (the committed ``paper_figures/<name>.json``) must have an entry from
 that recorded hash to its current one; a claim that was recorded and is no
