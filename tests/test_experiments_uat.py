@@ -1,5 +1,6 @@
-"""Universal approximation experiments (issue 12): the staircase construction,
-the derivative clause and the binary worst case, in quick mode."""
+"""Universal approximation experiments: the helpers behind the staircase
+construction and the binary worst case's model comparison (the quick runs are
+in tests/test_experiments_quick.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from experiment_checks import assert_no_unexpected, assert_same_claims_as_full_run
 from experiments import uat_boolean, uat_derivatives, universal_approximation
 
 
@@ -31,3 +30,14 @@ def test_boolean_model_comparison_prefers_the_true_model():
     poly_data = 2.5 * np.log2(ns) + 1.0 + 0.1 * rng.normal(size=ns.size)
     assert uat_boolean._model_comparison(ns, exp_data, rng, 200)["log_rss_ratio_interval"][0] > 0
     assert uat_boolean._model_comparison(ns, poly_data, rng, 200)["log_rss_ratio_interval"][1] < 0
+
+
+def test_derivative_clause_closed_form_derivatives_match_autodiff():
+    import jax
+
+    x = np.linspace(-1, 1, 101)
+    fp = uat_derivatives.fprime(x)
+    for t in range(2):
+        f = lambda z, t=t: universal_approximation._targets(z[None, None])[t, 0, 0]
+        auto = np.asarray(jax.vmap(jax.grad(f))(jnp.asarray(x, jnp.float32)), np.float64)
+        assert np.max(np.abs(auto - fp[t])) <= 1e-3 * np.max(np.abs(fp[t]))
