@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from experiment_checks import assert_same_claims_as_full_run
 from experiments._common import KINDS
 
 
