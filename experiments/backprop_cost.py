@@ -25,7 +25,9 @@ Notes, "Backpropagation four fundamental equations" and "Algorithm efficiency".
    makes ``P + 1`` evaluations); predicted: BP's is a constant (slope 0) of
    about 3. Each timing repeat (the registered count) gives one slope and one
    ratio; each claim is decided on the 95% t-interval over repeats against
-   the band registered in ``experiments/claims/backprop_cost.py``.
+   the band registered in ``experiments/claims/backprop_cost.py``. In quick
+   mode the timing claims are measured but not decided (skipped): on a shared
+   machine their outcome follows its load.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ from fnn import backprop, nn
 
 NAME = "backprop_cost"
 SECTION = "Algorithm efficiency"
+# Timing claims are decided in full mode only: in quick mode (fewer repeats, the test suite's load on a shared
+# machine) their outcome depends on the machine's load and flips between runs; the measured values stay in the record.
+QUICK_TIMING = ("quick mode: timings on a shared machine flip between outcomes with its load; decided in full mode "
+                "only (the measured value and interval are in detail)")
 BATCH = 64  # evaluations vectorized together (numerical_grad's default batch_size)
 ROUNDS = 16  # rounds of BATCH evaluations per timed call of forward / BP / jax.grad
 EXAMPLES = 64  # examples in the cost
@@ -211,16 +217,17 @@ def _decide(rows: list[dict], tm: dict, quick: bool) -> list[dict]:
     s_fd, fd_lo, fd_hi = t_interval(tm["s_fd_rep"])
     s_bp, bp_lo, bp_hi = t_interval(tm["s_bp_rep"])
     med_bp, mb_lo, mb_hi = t_interval(np.median(tm["bp_rep"], axis=1))
+    skip = QUICK_TIMING if quick else None
     return [
         decide(f"{NAME}/bp-equals-jax-grad", max(r["bp_vs_autodiff"] for r in rows), quick=quick),
         decide(f"{NAME}/bp-equals-finite-differences", max(r["bp_vs_finite_differences"] for r in rows),
                quick=quick),
-        decide(f"{NAME}/fd-cost-linear", s_fd, quick=quick, interval=(fd_lo, fd_hi), n=n,
-               detail={"per_repeat": tm["s_fd_rep"]}),
-        decide(f"{NAME}/bp-cost-constant", s_bp, quick=quick, interval=(bp_lo, bp_hi), n=n,
-               detail={"per_repeat": tm["s_bp_rep"]}),
-        decide(f"{NAME}/bp-forward-passes", med_bp, quick=quick, interval=(mb_lo, mb_hi), n=n,
-               detail={"per_repeat": np.median(tm["bp_rep"], axis=1)}),
+        decide(f"{NAME}/fd-cost-linear", s_fd, quick=quick, interval=(fd_lo, fd_hi), n=n, skipped=skip,
+               detail={"per_repeat": tm["s_fd_rep"], "interval": [fd_lo, fd_hi]}),
+        decide(f"{NAME}/bp-cost-constant", s_bp, quick=quick, interval=(bp_lo, bp_hi), n=n, skipped=skip,
+               detail={"per_repeat": tm["s_bp_rep"], "interval": [bp_lo, bp_hi]}),
+        decide(f"{NAME}/bp-forward-passes", med_bp, quick=quick, interval=(mb_lo, mb_hi), n=n, skipped=skip,
+               detail={"per_repeat": np.median(tm["bp_rep"], axis=1), "interval": [mb_lo, mb_hi]}),
     ]
 
 
@@ -236,7 +243,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     fig = _figure({"rows": rows, "P": P, "fd": tm["fd"], "bp": tm["bp"], "ad": tm["ad"], "fwd": tm["fwd"],
                    "fd_rep": tm["fd_rep"], "bp_rep": tm["bp_rep"], "s_fd": s_fd, "fd_lo": fd_lo, "fd_hi": fd_hi,
                    "s_bp": s_bp, "bp_lo": bp_lo, "bp_hi": bp_hi, "repeats": tm["repeats"]})
-    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.03)
+    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.07)
     fd_passes = np.array([t["fd_forward_passes"] for t in times])
     data = {
         "agreement": rows,
@@ -291,7 +298,7 @@ def _figure(plot: dict):
     ax.set_yticks(yy, names, fontsize=8)
     ax.set_xlabel("max relative difference (float64, dimensionless)")
     ax.set_title("(a) gradient agreement (checks)", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
 
     def band(ax, per_repeat, color, marker, label):
         st = np.exp(np.array([t_interval(np.log(c)) for c in per_repeat.T]))
@@ -305,9 +312,9 @@ def _figure(plot: dict):
         ax.loglog(P, ad * 1e3, "C2^--", label="jax.grad")
     ax.loglog(P, fwd * 1e3, "k.-", label="one forward pass")
     ax.set_xlabel("number of parameters P")
-    ax.set_ylabel("time per gradient (ms, median over repeats)")
+    ax.set_ylabel("time per gradient (ms; median of repeats)")
     ax.set_title("(b) measured time", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
     ax = axes[0, 2]
     band(ax, fd_rep, "C3", "o", f"finite differences (slope {s_fd:.2f} [{fd_lo:.2f}, {fd_hi:.2f}])")
     ax.loglog(P, P + 1, "k:", lw=1.2, label="theory FD: P + 1")
@@ -315,9 +322,9 @@ def _figure(plot: dict):
     ax.loglog(P, np.full_like(P, 3.0), "k--", lw=1, label="theory BP: ~3")
     ax.set_xlabel("number of parameters P")
     ax.set_ylabel("time / time of one forward pass (forward passes)")
-    ax.set_title(f"(c) cost in forward passes (band: 95% t-interval, {repeats} repeats)", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
+    ax.set_title(f"(c) cost in forward passes\n(band: 95% t-interval over {repeats} repeats)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
     for ax in axes[0, 1:]:
         ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.5)
     return fig

@@ -23,7 +23,9 @@ of BP against depth — linear, ``O(D n^2)`` per example (prediction: log-log
 slope of time vs depth 1, with per-call overhead making it less). Each timing
 repeat (the registered count) gives one slope, and each claim is decided on
 the 95% t-interval over repeats against the band registered in
-``experiments/claims/backprop_paths.py``.
+``experiments/claims/backprop_paths.py``. In quick mode the two timing claims
+are measured but not decided (skipped): on a shared machine their outcome
+follows its load.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ from fnn import backprop, nn
 
 NAME = "backprop_paths"
 SECTION = "Algorithm efficiency"
+# Timing claims are decided in full mode only: in quick mode (fewer repeats, the test suite's load on a shared
+# machine) their outcome depends on the machine's load and flips between runs; the measured values stay in the record.
+QUICK_TIMING = ("quick mode: timings on a shared machine flip between outcomes with its load; decided in full mode "
+                "only (the measured value and interval are in detail)")
 
 
 def path_count(sizes: tuple[int, ...], layer: int = 1) -> int:
@@ -188,12 +194,13 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     de = np.asarray(enum_depths, float)
     f_pred = float(np.exp(np.polyfit(de, np.log(de * float(n_enum) ** de), 1)[0]))  # work D n^D
     m, lo, hi = t_interval(f_enum)
-    verdicts.append(decide(f"{NAME}/enumeration-factor", m, quick=quick, interval=(lo, hi), n=repeats,
-                           detail={"per_repeat": f_enum, "work_factor": f_pred}))
+    skip = QUICK_TIMING if quick else None
+    verdicts.append(decide(f"{NAME}/enumeration-factor", m, quick=quick, interval=(lo, hi), n=repeats, skipped=skip,
+                           detail={"per_repeat": f_enum, "work_factor": f_pred, "interval": [lo, hi]}))
     s_bp = _slopes(bp_depths, t_bp, log_x=True)
     m2, lo2, hi2 = t_interval(s_bp)
     verdicts.append(decide(f"{NAME}/bp-linear-in-depth", m2, quick=quick, interval=(lo2, hi2), n=repeats,
-                           detail={"per_repeat": s_bp,
+                           skipped=skip, detail={"per_repeat": s_bp, "interval": [lo2, hi2],
                                    "path_sum_alternative": 1 + float(np.mean(bp_depths)) * math.log(64)}))
     fig = _figure(count_depths, counts, enum_depths, t_enum, bp_depths, t_bp, n_enum)
     data = {"count_depths": list(count_depths), "path_counts": {str(w): [str(c) for c in v] for w, v in counts.items()},
@@ -218,7 +225,7 @@ def _figure(count_depths, counts, enum_depths, t_enum, bp_depths, t_bp, n_enum):
     ax.set_xlabel("hidden layers D")
     ax.set_ylabel("count (paths, or operations per example)")
     ax.set_title("(a) paths from a first-layer weight vs BP's work", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax = axes[0, 1]
     for t, depths, col, label in ((t_enum, enum_depths, "C3", f"path enumeration, width {n_enum}"),
                                   (t_bp, bp_depths, "C0", "fnn BP (jitted), width 64, batch 256")):
@@ -233,8 +240,8 @@ def _figure(count_depths, counts, enum_depths, t_enum, bp_depths, t_bp, n_enum):
     tb = np.exp(np.mean(np.log(t_bp[:, -1])))
     ax.semilogy(db, tb * 1e3 * db / db[-1], "k--", lw=1, label="theory: proportional to D")
     ax.set_xlabel("hidden layers D")
-    ax.set_ylabel("time per gradient (ms; band: 95% t-interval over repeats)")
-    ax.set_title("(b) time: enumeration vs BP", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
-    fig.tight_layout()
+    ax.set_ylabel("time per gradient (ms)")
+    ax.set_title("(b) time: enumeration vs BP (band: 95% t-interval over repeats)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+    fig.tight_layout(w_pad=2.5)
     return fig

@@ -27,7 +27,7 @@ parameters.
   OLS slope ``b`` of ``log2 P = a + b n`` (95% t-interval) must lie inside the
   bracket of the two bounds' slopes. The rules are registered in
   ``experiments/claims/uat_boolean.py``. In quick mode (``n <= 7``, 5 functions
-  per ``n``) the model comparison is not run: it cannot separate the two
+  per ``n``) the model comparison is skipped: it cannot separate the two
   models there.
 """
 

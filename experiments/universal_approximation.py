@@ -292,7 +292,7 @@ def _band(ax, hs, per_seed, color, label):
 
 
 def _figure(widths, results, d1, d2, xt):
-    fig, axes = figure(ncols=2, nrows=2, width=5.6, height=5.6)
+    fig, axes = figure(ncols=2, nrows=2, width=5.6, height=6.0)
     ax = axes[0, 0]
     for t, (name, col) in enumerate((("sine", "C0"), ("bump", "C1"))):
         r = d1[f"1-D {name}"]
@@ -305,7 +305,7 @@ def _figure(widths, results, d1, d2, xt):
     ax.set_xlabel("hidden sigmoid units H")
     ax.set_ylabel("RMS error on the test grid (target units)")
     ax.set_title("(a) 1-D smooth targets: trained vs the construction", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     ax = axes[0, 1]
     for t, (name, col) in enumerate((("sine", "C0"), ("bump", "C1"), ("step", "C2"))):
         r = d2[f"2-D {name}"]
@@ -314,7 +314,7 @@ def _figure(widths, results, d1, d2, xt):
     ax.set_xlabel("hidden sigmoid units H")
     ax.set_ylabel("RMS error on the test grid (target units)")
     ax.set_title("(b) 2-D targets (band: 95% t-interval over seeds)", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     ax = axes[1, 0]
     rms, out = results[1]
     yt = np.asarray(_targets(jnp.asarray(xt[:, None], jnp.float32)))[:, :, 0]
@@ -329,7 +329,7 @@ def _figure(widths, results, d1, d2, xt):
     ax.set_xlabel("input x (dimensionless)")
     ax.set_ylabel("network output (target units, + offset)")
     ax.set_title("(c) 1-D fits: sine, bump, step", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     ax = axes[1, 1]
     r = d1["1-D step"]
     g, e = np.asarray(r["gain_per_seed"]), np.asarray(r["rms_per_seed"])
@@ -344,6 +344,6 @@ def _figure(widths, results, d1, d2, xt):
 
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     fig.tight_layout()
     return fig
