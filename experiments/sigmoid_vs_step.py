@@ -135,11 +135,10 @@ def _one_neuron(n_sweep: int, dws: np.ndarray, quick: bool) -> tuple[list, dict,
     return verdicts, data, plot
 
 
-def _population(seed: int, n_pop: int, dws: np.ndarray, quick: bool) -> tuple[list, dict, dict]:
-    """Random ``4 -> 8 -> 1`` networks, step and sigmoid, one random weight perturbed by ``+-dw``."""
-    verdicts, data = [], {}
+def _population_changes(seed: int, n_pop: int, dws: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Output changes and ``grad . Delta w`` of random ``4 -> 8 -> 1`` networks, sigmoid and step, each with one
+    random first-layer weight moved by ``+-dw``: four arrays ``(len(dws), n_pop)``."""
     with jax.enable_x64(True):
-        # 2. a population of networks ---------------------------------------------
         rng = np.random.default_rng(seed)
         small = jnp.asarray(dws, jnp.float64)
         proto_sig = nn.MLP((4, 8, 1), hidden="sigmoid", output="sigmoid")
@@ -167,9 +166,14 @@ def _population(seed: int, n_pop: int, dws: np.ndarray, quick: bool) -> tuple[li
                 jax.jit(jax.vmap(lambda dw: per(net, params, xs, rows, cols, signs * dw)))(small)
             )  # (n_dw, n_pop)
 
-        ch_sig, lin_sig = table(change, proto_sig), table(grad_dot, proto_sig)
-        ch_step, lin_step = table(change, proto_step), table(grad_dot, proto_step)
+        return (table(change, proto_sig), table(grad_dot, proto_sig),
+                table(change, proto_step), table(grad_dot, proto_step))
 
+
+def _population(seed: int, n_pop: int, dws: np.ndarray, quick: bool) -> tuple[list, dict, dict]:
+    """Random ``4 -> 8 -> 1`` networks, step and sigmoid, one random weight perturbed by ``+-dw``."""
+    verdicts, data = [], {}
+    ch_sig, lin_sig, ch_step, lin_step = _population_changes(seed, n_pop, dws)
     med_sig = np.median(np.abs(ch_sig), axis=1)
     nz = np.abs(ch_step) > 0
     flip_frac = nz.mean(axis=1)
@@ -267,7 +271,8 @@ def _figure(plot: dict):
 
     ax = axes[0, 2]
     ax.loglog(dws, lin_err, "C0o", mfc="none", label="one neuron: |Δout - grad·Δw| (measured)")
-    ax.loglog(dws[fit], lin_err[fit][0] * (dws[fit] / dws[fit][0]) ** 2, "k--", lw=1, label=r"theory: $\propto \Delta w^2$ (fit range)")
+    ax.loglog(dws[fit], lin_err[fit][0] * (dws[fit] / dws[fit][0]) ** 2, "k--", lw=1,
+              label=r"theory: $\propto \Delta w^2$ (fit range)")
     ax.set_xlabel(r"|$\Delta w$| (weight units)")
     ax.set_ylabel("linearization error (output units)")
     ax.set_title(f"(c) Taylor: second order (slope {s_lin:.2f})", fontsize=10)
