@@ -5,7 +5,9 @@ keeps the signal within a factor 2 over 20 layers while eps^2 = 1/M and 4/M make
 explode; the mean-field recursion for tanh nets under four rules. Errata: the notes' Xavier rule
 U[+-1/sqrt(M)] does not keep the variance constant, and the printed 6/sqrt(N+M) multiplies it by
 6 in the first layer. Every quantity is averaged over R independent networks, with a 95%
-t-interval; a per-layer factor is compared with its prediction as a ratio."""
+t-interval; a per-layer factor is compared with its prediction as a ratio. The three ReLU
+initializations use the same networks with the weights scaled (ReLU is positively homogeneous, so
+their normalized factors coincide exactly): their six claims are one set of runs (group)."""
 
 import math
 
@@ -20,7 +22,7 @@ _FACTOR = ("a per-layer error of 2% compounds to 1.02^20 = 1.5 over the depth; f
            "is 3.4% off for the notes' Xavier rule")
 
 
-def _factor(slug: str, act: str, rule_words: str, what: str, predicted: str) -> Claim:
+def _factor(slug: str, act: str, rule_words: str, what: str, predicted: str, group=None) -> Claim:
     return Claim(
         id=f"init_variance/{slug}",
         kind="prediction",
@@ -30,16 +32,18 @@ def _factor(slug: str, act: str, rule_words: str, what: str, predicted: str) -> 
         rule=band(0.98, 1.02, "t95", _FACTOR, point=1.0),
         setup=f"{act} nets, {rule_words}; " + _SETUP,
         seeds=_SEEDS,
+        group=group,
     )
 
 
+_RELU_GROUP = "init_variance/relu-networks"
 _RELU = "(E[(z^20)^2] / E[x^2])^(1/20)"
 _TANH = "(Var[a^20] / Var[a^1])^(1/19)"
 
 CLAIMS = (
     _factor("relu-he-factor", "ReLU", "He eps^2 = 2/M", _RELU,
             "1: E[(z^l)^2] = (M/2) eps^2 E[(z^(l-1))^2] (the notes' var[z^l] = (M/2) eps^2 lambda^2 as a second "
-            "moment), gain 1"),
+            "moment), gain 1", group=_RELU_GROUP),
     Claim(
         id="init_variance/relu-he-stable",
         kind="prediction",
@@ -51,8 +55,9 @@ CLAIMS = (
                   "per-layer gain off by 3.5% (1.035^20 = 2) fails", point=0.0),
         setup="ReLU nets, He eps^2 = 2/M; " + _SETUP,
         seeds=_SEEDS,
+        group=_RELU_GROUP,
     ),
-    _factor("relu-small-factor", "ReLU", "eps^2 = 1/M (too small)", _RELU, "1 (gain (M/2) eps^2 = 1/2)"),
+    _factor("relu-small-factor", "ReLU", "eps^2 = 1/M (too small)", _RELU, "1 (gain (M/2) eps^2 = 1/2)", group=_RELU_GROUP),
     Claim(
         id="init_variance/relu-small-vanishes",
         kind="prediction",
@@ -63,8 +68,9 @@ CLAIMS = (
                    point=-20 * math.log10(2.0)),
         setup="ReLU nets, eps^2 = 1/M; " + _SETUP,
         seeds=_SEEDS,
+        group=_RELU_GROUP,
     ),
-    _factor("relu-large-factor", "ReLU", "eps^2 = 4/M (too large)", _RELU, "1 (gain (M/2) eps^2 = 2)"),
+    _factor("relu-large-factor", "ReLU", "eps^2 = 4/M (too large)", _RELU, "1 (gain (M/2) eps^2 = 2)", group=_RELU_GROUP),
     Claim(
         id="init_variance/relu-large-explodes",
         kind="prediction",
@@ -75,6 +81,7 @@ CLAIMS = (
                    point=20 * math.log10(2.0)),
         setup="ReLU nets, eps^2 = 4/M; " + _SETUP,
         seeds=_SEEDS,
+        group=_RELU_GROUP,
     ),
     Claim(
         id="init_variance/xavier-notes-not-constant",
