@@ -303,7 +303,7 @@ def _figure(runs, etas, eta_sgd):
     a.axhline(0.0, color="gray", lw=0.5)
     a.set(xlabel="learning rate η", ylabel="−ΔC / (η ‖∇C‖²) (dimensionless)", ylim=(-1.5, 1.3),
           title="(a) one GD step from initialization (thin: η_opt)")
-    a.legend(fontsize=6, loc="lower left")
+    a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     for i, r in enumerate(runs):
         res = np.abs(r["delta_c"] + etas * r["grad_sq"])
         b.loglog(etas, res, "o", ms=2.5, color=colors[i])
@@ -311,13 +311,13 @@ def _figure(runs, etas, eta_sgd):
     b.plot([], [], "ko", ms=2.5, label="measured |ΔC + η‖g‖²|")
     b.plot([], [], "k-", lw=0.8, label="theory ½ gᵀHg η²")
     b.set(xlabel="learning rate η", ylabel="|residual| (nats)", title="(b) the O(η²) term (float64)")
-    b.legend(fontsize=7)
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     for i, r in enumerate(runs):
         q = r["sgd_delta_c"] / (-eta_sgd * r["grad_sq"])
         c.hist(q, bins=30, histtype="step", color=colors[i], label=f"seed {i}: mean {q.mean():.3f}")
     c.axvline(1.0, color="k", lw=1, label="theory, 1st order: 1")
     c.set(xlabel=f"ΔC_B / (−η‖∇C‖²), one SGD step (m = 10, η = {eta_sgd})", ylabel="mini-batches (count)",
           title="(c) one SGD step vs the first-order GD decrease")
-    c.legend(fontsize=7)
+    c.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.tight_layout()
     return fig

@@ -155,12 +155,13 @@ def _hist_panel(ax, samples, title, xlabel, rng_):
     for l, s in enumerate(samples):
         h, edges = np.histogram(s.ravel(), bins=60, range=rng_, density=True)
         ax.plot(0.5 * (edges[1:] + edges[:-1]), h, color=cmap(l / max(len(samples) - 1, 1)), lw=1,
-                label=f"layer {l + 1}" if l in (0, len(samples) - 1) else None)
+                label=(f"layer {l + 1}" + (" (colour: darkest = first, lighter = deeper)" if l == 0 else ""))
+                if l in (0, len(samples) - 1) else None)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density (per unit of the x axis)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
 
 
 def _figure(prof, hists, depth, M, R):
@@ -179,8 +180,8 @@ def _figure(prof, hists, depth, M, R):
     ax.plot([], [], "k-", lw=1, label="mean field (BP2)")
     ax.set_xlabel("layer l (1 = first hidden)")
     ax.set_ylabel("E[(delta^l)²] / E[(delta^out)²]")
-    ax.set_title(f"(c) back-propagated error, M = {M}, {R} nets", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title(f"(c) back-propagated error, M = {M}, {R} nets (band: 95% t)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     s_std = max(float(np.abs(d).max()) for d in hists[std][1])
     s_norm = max(float(np.abs(d).max()) for d in hists[norm_][1])
     _hist_panel(axes[1, 0], hists[std][1], "(d) back-propagated delta^l, the notes' Xavier",
@@ -195,7 +196,7 @@ def _figure(prof, hists, depth, M, R):
         ax.semilogy(layers, st[:, 0], "o-", color=col, ms=4, label=name)
     ax.set_xlabel("layer l (1 = first hidden)")
     ax.set_ylabel("E[(dC/dW^l)²] / E[(dC/dW^L)²]")
-    ax.set_title("(f) weight-gradient second moment per layer", fontsize=9)
-    ax.legend(fontsize=6, loc="upper right")
+    ax.set_title("(f) weight-gradient second moment (band: 95% t)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     fig.tight_layout()
     return fig

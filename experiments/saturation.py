@@ -247,7 +247,7 @@ def _figure(plot: dict):
     ax.set_xlabel(r"input activation $z_k$ (dimensionless)")
     ax.set_ylabel(r"$|\partial C/\partial w_{jk}|$ (cost per weight unit)")
     ax.set_title("(a) BP4 on one example: gradient vs input activation", fontsize=9)
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[0, 1]
     q = np.log(moved_all)
     lo_b, hi_b = (np.exp(np.array(v)) for v in zip(*(t_interval(c)[1:] for c in q.T)))
@@ -258,7 +258,7 @@ def _figure(plot: dict):
     ax.set_ylabel(r"$\|\Delta W_{:,k}\|$ after GD (weight units)")
     ax.set_title(f"(b) BP4 in training: {gd_steps} GD steps; slope {t_mean:.2f} [{t_lo:.2f}, {t_hi:.2f}]",
                  fontsize=9)
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[1, 0]
     ax.semilogy(a_sweep, np.abs(gb), "C0-", lw=2.5, alpha=0.6, label=r"$|\partial C/\partial b^L|$ measured (fnn BP)")
     ax.semilogy(a_sweep, sp * np.abs(z), "k:", lw=1.5, label=r"BP1: $\sigma'(a)\,|z - y|$")
@@ -266,14 +266,14 @@ def _figure(plot: dict):
     ax.set_xlabel(r"output weighted input $a^L$ (dimensionless)")
     ax.set_ylabel("gradient, error (cost units)")
     ax.set_title("(c) BP1: saturated output unit (target y = 0)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower center")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[1, 1]
     ax.semilogy(a_sweep, gn, "C0-", lw=2.5, alpha=0.6, label=r"$\|\partial C/\partial W_{j,:}\|$ measured (fnn BP)")
     ax.semilogy(a_sweep, sp * scale, "k:", lw=1.5, label=r"BP2: $\sigma'(a_j)\,|(W^T\delta)_j|\,\|z_{in}\|$")
     ax.set_xlabel(r"hidden unit weighted input $a_j$ (dimensionless)")
     ax.set_ylabel("gradient norm (cost per weight unit)")
     ax.set_title("(d) BP2: saturated hidden unit", fontsize=9)
-    ax.legend(fontsize=7, loc="lower center")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     fig.tight_layout()
     fig.suptitle("Why saturated and low-activation units learn slowly", y=1.03)
     return fig

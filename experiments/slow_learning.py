@@ -297,7 +297,7 @@ def _figure(plot: dict):
     ax.set_xlabel("epoch (one GD step on the single example)")
     ax.set_ylabel("cost C (nats / squared output units)")
     ax.set_title(r"(a) saturated neuron: $w=b=2$, $x=1$, $y=0$, $\eta=0.15$", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[0, 1]
     for c, col in (("quadratic", "C3"), ("cross_entropy", "C0")):
         ax.plot(ep, runs[c][1], col + "-", lw=2, label=f"{c.replace('_', '-')}: GD")
@@ -309,7 +309,7 @@ def _figure(plot: dict):
     ax.set_title(
         f"(b) output: 0.5 reached at {t_meas['cross_entropy']:.0f} vs {t_meas['quadratic']:.0f} epochs", fontsize=10
     )
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[0, 2]
     se = np.arange(sm_epochs + 1)
     ax.plot(se, ll_run[2], "C0-", lw=2, label="log-likelihood, saturated start")
@@ -318,6 +318,6 @@ def _figure(plot: dict):
     ax.set_xlabel("epoch (full-batch GD, eta = 0.5)")
     ax.set_ylabel("training accuracy (fraction)")
     ax.set_title("(c) softmax on 3 blobs, started saturated on class 0 (seed 0)", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     fig.suptitle("Slow learning: quadratic cost vs cross-entropy / log-likelihood", y=1.03)
     return fig
