@@ -1,26 +1,13 @@
-"""Quick runs of the curvature experiments (edge_of_stability, real_net_convergence, hessian_spectrum).
+"""Helpers of the curvature experiments (edge_of_stability, hessian_spectrum) on made-up inputs.
 
-Each writes its JSON and PNG into a temporary folder; every verdict carries a
-``kind``, stochastic predictions state their interval over >= 5 seeds, and no
-outcome is "unexpected" except the honest disagreements listed in
-``EXPECTED_UNEXPECTED`` (with the reason), which must stay unexpected so that a
-change in the measurement is noticed. Without Fashion-MNIST and MNIST on disk
-every verdict is "skipped".
+Their quick runs, against the recorded outcomes of their registered claims, are in
+tests/test_experiments_quick.py.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-
 import numpy as np
 import pytest
-
-
-def _data_present() -> bool:
-    from experiments.edge_of_stability import load_subset
-
-    return load_subset(10)[0] is not None
 
 
 def test_edge_of_stability_phase_analysis_on_a_synthetic_trace():
