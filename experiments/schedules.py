@@ -298,14 +298,14 @@ def _figure(res: dict):
     T, epochs = st["T"], st["epochs"]
     scheds = _schedules(T)
     color = dict(zip(scheds, ("k", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
-    fig, axes = figure(3, 1, width=5.6, height=4.6)
+    fig, axes = figure(3, 1, width=5.6, height=5.4)
     ax = axes[0, 0]
     t = np.unique(np.geomspace(1, 2 * T, 300).astype(int))
     for name, s in scheds.items():
         ax.loglog(t, [float(s(int(v))) for v in t], color=color[name], label=name)
     ax.axvline(T, color="gray", ls=":", lw=0.8, label="end of training T")
     ax.set(xlabel="update τ", ylabel="learning rate η(τ)", title="(a) the notes' schedules (fnn.schedules)")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     ax = axes[0, 1]
     ep = np.arange(epochs + 1)
     for name, c in curves.items():
@@ -319,7 +319,7 @@ def _figure(res: dict):
     ax.set(xlabel="epoch", ylabel="excess cost C(w) − C(w_min)",
            title=f"(b) SGD m = {st['batch']}, d = {st['d']}, σ = {st['sigma']}:\n"
                  f"geometric mean, 95% t-band, {st['seeds']} seeds")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     ax = axes[0, 2]
     th, etas = res["theory_lines"], np.asarray(floors["etas"])
     fine, ok = np.asarray(th["eta"]), np.asarray(th["valid"])
@@ -340,6 +340,6 @@ def _figure(res: dict):
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set(xlabel="learning rate η", ylabel="stationary excess cost (epoch ends)",
            title=f"(c) noise floor vs η ({st['floor_seeds']} seeds):\nwith replacement vs reshuffled")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1)
     fig.tight_layout()
     return fig
