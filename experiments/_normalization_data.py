@@ -193,7 +193,7 @@ def plot(axes, a: dict) -> None:
     ax.set_xticks([0, 1], ["raw", "standardized"])
     ax.set_xlim(-0.6, 1.6)
     ax.set(ylabel="Hessian eigenvalue λᵢ (cost / parameter²)", title=f"(a) linear model, d = 4, N = {a['n']}: Hessian spectrum")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     # (a2) GD curves at best rates
     ax = axes[1]
     t = np.arange(a["steps"] + 1)
@@ -205,7 +205,7 @@ def plot(axes, a: dict) -> None:
     ax.axhline(a["tol"], color="gray", lw=0.5)
     ax.set(xlabel="GD step t + 1", ylabel="relative excess cost (E−E*)/(E₀−E*)", ylim=(1e-16, 3),
            title="(b) GD at each one's best stable rate")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     # (a3) rate sweep
     ax = axes[2]
     for name, r, c in cases:
@@ -214,4 +214,4 @@ def plot(axes, a: dict) -> None:
     ax.axvline(1.0, color="gray", lw=0.5)
     ax.set(xlabel="rate η / (2/λmax)", ylabel=f"relative excess cost after {a['steps']} steps",
            title="(c) GD rate sweep (diverged: clipped at 1e3)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)

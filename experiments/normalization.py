@@ -453,7 +453,7 @@ def _smooth(c: np.ndarray, w: int) -> np.ndarray:
 def _figure(a: dict, bc: dict):
     import matplotlib.ticker
 
-    fig, axes = figure(3, 3, width=4.9, height=3.9)
+    fig, axes = figure(3, 3, width=5.6, height=4.4)
     _data.plot(axes[0], a)
     # (b1) signal propagation
     ax = axes[1, 0]
@@ -469,7 +469,7 @@ def _figure(a: dict, bc: dict):
     ax.plot([], [], "k:", label="mean-field theory")
     ax.set(xlabel="hidden layer l", ylabel="spread of zˡ over examples (rms of std)",
            title="(d) at initialization (float64): signal vs depth")
-    ax.legend(fontsize=6.5)
+    ax.legend(fontsize=8)
     # (b2, b3) training curves
     st = bc["setup"]
     style = {None: "-", "batch": "-", "layer": "--"}
@@ -490,7 +490,7 @@ def _figure(a: dict, bc: dict):
             # none and layer norm both stay within ~0.01 of ln 10: on the main scale they coincide, so an inset
             # shows their difference from ln 10 (same curves, same bands)
             top = 4.3
-            ins = ax.inset_axes([0.3, 0.56, 0.67, 0.32])
+            ins = ax.inset_axes([0.3, 0.58, 0.67, 0.3])
             for kind in (None, "layer"):
                 r = res[str(kind)]
                 sm = np.stack([_smooth(c, 25) for c in r["curves"]]) - math.log(10)
@@ -500,17 +500,17 @@ def _figure(a: dict, bc: dict):
                     b_ = np.array([t_interval(col) for col in sm[:, ::10].T])
                     ins.fill_between(steps_[::10], b_[:, 1], b_[:, 2], color=COLOR[kind], alpha=0.25, lw=0)
             ins.axhline(0.0, color="k", lw=0.5, ls=":")
-            ins.set_ylabel("cost − ln 10 (nats)", fontsize=6.5)
-            ins.set_title("zoom: no normalization (gray) vs layer norm (orange)", fontsize=7, pad=2)
-            ins.tick_params(labelsize=6)
+            ins.set_ylabel("cost − ln 10 (nats)", fontsize=8)
+            ins.set_title("zoom: no normalization (gray) vs layer norm (orange)", fontsize=8, pad=3)
+            ins.tick_params(labelsize=8)
         ax.set(xlabel=f"update (mini-batch of {st['batch']})", ylabel="training cost (nats/example, 25-step mean)",
                title=f"({'ef'[j]}) 784-64×10-10 sigmoid, {name} ({len(st['seeds'])} seeds, 95% t-band)",
                ylim=(0, top))
         ax.title.set_fontsize(9)
         if name == "SGD":  # between the batch-norm curve (low) and the ln 10 line with the inset above it
-            ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.36))
+            ax.legend(fontsize=8, loc="center right", bbox_to_anchor=(1.0, 0.36))
         else:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=8)
     # (c1) the two modes per epoch
     ax = axes[2, 0]
     pe = bc["modes"]["per_epoch"]
@@ -521,7 +521,7 @@ def _figure(a: dict, bc: dict):
                 color="tab:green", ms=3, label="|accuracy gap| (fraction; floor 1e-4)")
     ax.set(xlabel="epoch (0 = before training)", ylabel="inference vs training mode",
            title="(g) batch norm: the two modes on held-out data")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     # (c2) moving averages vs held-out batch statistics
     ax = axes[2, 1]
     mo = bc["modes"]["stats"]["mean_offset"]
@@ -540,7 +540,7 @@ def _figure(a: dict, bc: dict):
            title="(h) settled moving means vs batch statistics")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
     ax.set_ylim(0, 1.45 * ax.get_ylim()[1])
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     # (c3) accuracy gaps per seed: measured vs the calibrated prediction
     ax = axes[2, 2]
     by_seed = bc["modes"]["after_by_seed"]
@@ -548,14 +548,15 @@ def _figure(a: dict, bc: dict):
                                          ("minibatch_vs_full", f"training mode, batches of {K}", "tab:red"))):
         g = [m[key_] for m in by_seed]
         xs_ = np.arange(len(g)) + (i - 0.5) * 0.22
-        ax.errorbar(xs_, [r["pred_gap"] for r in g], yerr=[1.96 * math.sqrt(r["pred_gap_var"]) for r in g], fmt="_",
-                    ms=12, color="k", lw=1, capsize=2, label="theory ± 1.96 s.e. (labels)" if i == 0 else None)
+        p = np.array([r["pred_gap"] for r in g])
+        ax.errorbar(xs_, p, yerr=[0.5 * p, 0.5 * p], fmt="_", ms=12, color="k", lw=1, capsize=2,
+                    label="theory, and the registered band 0.5-1.5 × theory" if i == 0 else None)
         ax.plot(xs_, [r["gap"] for r in g], "o", color=c, ms=5, label=f"{name}: measured")
     ax.axhline(0, color="gray", lw=0.5)
     ax.set_xticks(np.arange(len(by_seed)), [str(s_) for s_ in st["seeds"]])
     ax.set(xlabel="seed (trained network)", ylabel="accuracy(full-batch mode) − accuracy(mode)",
-           title="(i) held-out accuracy lost against full-batch statistics")
+           title="(i) held-out accuracy lost against\nfull-batch statistics (decided on the seeds' mean)")
     ax.set_ylim(ax.get_ylim()[0], ax.get_ylim()[1] + 0.8 * (ax.get_ylim()[1] - ax.get_ylim()[0]))
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
