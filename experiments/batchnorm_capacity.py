@@ -142,13 +142,13 @@ def _figure(out: dict, x, y):
               label=f"theory: best monotone classifier on the sample ({out['best_monotone_accuracy']:.3f})")
     a.set(xlabel="epoch", ylabel="training accuracy (inference mode)", ylim=(0.4, 1.02),
           title=f"(a) accuracy, mean and 95% t-band ({out['setup']['seeds']} seeds)")
-    a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     for name, r in out["results"].items():
         for j, f in enumerate(r["function"]):
             b.plot(out["grid"], f, color=colors[name], lw=0.8, alpha=0.8, label=name if j == 0 else None)
     b.plot(x[:, 0], y[:, 0], "k.", ms=1.5, label="training data y = 1[|x| < ½]")
     b.set(xlabel="input x", ylabel="network output (inference mode)",
           title="(b) learned functions (one line per seed): without γ, β monotone")
-    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     fig.tight_layout()
     return fig
