@@ -486,6 +486,36 @@ def _band(ax, curves, color, label, ls="-"):
     ax.fill_between(e, st[:, 1], st[:, 2], color=color, alpha=0.2, lw=0)
 
 
+def _placement_panels(d, e, f, out: dict) -> None:
+    """Panels (d)-(f): the init factors against their formula, and the placement training curves."""
+    sat = out["init_sigmoid_inputs"]
+    style = {"normal/pre": ("tab:blue", "-"), "normal/post": ("tab:red", "-"),
+             "xavier/pre": ("tab:blue", "--"), "xavier/post": ("tab:red", "--")}
+    for name, res in sat.items():
+        col, ls = style[name]
+        meas = np.asarray(res["measured"])
+        layers = np.arange(1, meas.shape[1] + 1)
+        st = np.array([t_interval(meas[:, l]) for l in range(meas.shape[1])])
+        lab = name.replace("normal", "N(0,1)").replace("xavier", "Xavier").replace("/", ", ") + "-act."
+        d.errorbar(layers + (0.06 if "post" in name else -0.06), st[:, 0], yerr=[st[:, 0] - st[:, 1], st[:, 2] - st[:, 0]],
+                   color=col, ls=ls, marker="o", ms=4, capsize=3, label=f"measured {lab}")
+        d.plot(layers, res["predicted"], color=col, ls="none", marker="x", ms=8, mew=2)
+    d.plot([], [], "kx", ms=8, mew=2, label="theory E[σ'(u)], u ~ N(0, v_l)")
+    d.set(xlabel="hidden layer l", ylabel="mean σ'(sigmoid input) at init", xticks=[1, 2, 3], ylim=(0, 0.27),
+          title="(d) sigmoid-derivative factor at initialization")
+    d.legend(fontsize=8, loc="center right", title="pre-act.: both inits coincide", title_fontsize=8)
+    for ax, init in ((e, "normal"), (f, "xavier")):
+        for placement, col in (("pre", "tab:blue"), ("post", "tab:red")):
+            res = out["placement_training"][f"{init}/{placement}"]
+            _band(ax, res["cost"], col, f"{placement}-activation BN (η = {res['rate']:g})")
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="mean mini-batch training cost",
+               title=f"({'e' if init == 'normal' else 'f'}) init {'N(0, 1)' if init == 'normal' else 'Xavier'}: "
+                     f"mean, 95% t-band, {len(out['setup']['seeds'])} seeds")
+        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _figure(out: dict):
     fig, axes = figure(3, 2, width=5.0, height=3.9)
     (a, b, c), (d, e, f) = axes
@@ -524,31 +554,6 @@ def _figure(out: dict):
           title=f"(c) SGD, K = 2 and 8, epochs: {out['setup']['part_a']['epochs']}; mean, 95% t-interval, seeds")
     lo_ = min(float(np.min(r_["heldout_accuracy"])) for r_ in out["delta_training"].values())
     c.set_ylim(max(0.0, lo_ - 0.05), 1.0)
-    sat = out["init_sigmoid_inputs"]
-    style = {"normal/pre": ("tab:blue", "-"), "normal/post": ("tab:red", "-"),
-             "xavier/pre": ("tab:blue", "--"), "xavier/post": ("tab:red", "--")}
-    for name, res in sat.items():
-        col, ls = style[name]
-        meas = np.asarray(res["measured"])
-        layers = np.arange(1, meas.shape[1] + 1)
-        st = np.array([t_interval(meas[:, l]) for l in range(meas.shape[1])])
-        lab = name.replace("normal", "N(0,1)").replace("xavier", "Xavier").replace("/", ", ") + "-act."
-        d.errorbar(layers + (0.06 if "post" in name else -0.06), st[:, 0], yerr=[st[:, 0] - st[:, 1], st[:, 2] - st[:, 0]],
-                   color=col, ls=ls, marker="o", ms=4, capsize=3, label=f"measured {lab}")
-        d.plot(layers, res["predicted"], color=col, ls="none", marker="x", ms=8, mew=2)
-    d.plot([], [], "kx", ms=8, mew=2, label="theory E[σ'(u)], u ~ N(0, v_l)")
-    d.set(xlabel="hidden layer l", ylabel="mean σ'(sigmoid input) at init", xticks=[1, 2, 3], ylim=(0, 0.27),
-          title="(d) sigmoid-derivative factor at initialization")
-    d.legend(fontsize=8, loc="center right", title="pre-act.: both inits coincide", title_fontsize=8)
-    for ax, init in ((e, "normal"), (f, "xavier")):
-        for placement, col in (("pre", "tab:blue"), ("post", "tab:red")):
-            res = out["placement_training"][f"{init}/{placement}"]
-            _band(ax, res["cost"], col, f"{placement}-activation BN (η = {res['rate']:g})")
-        ax.set_yscale("log")
-        ax.set(xlabel="epoch", ylabel="mean mini-batch training cost",
-               title=f"({'e' if init == 'normal' else 'f'}) init {'N(0, 1)' if init == 'normal' else 'Xavier'}: "
-                     f"mean, 95% t-band, {len(out['setup']['seeds'])} seeds")
-        ax.legend(fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _placement_panels(d, e, f, out)
     fig.tight_layout()
     return fig

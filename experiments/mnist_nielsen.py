@@ -295,6 +295,34 @@ COLORS = {"ch1_30": "tab:red", "ch1_100": "tab:orange", "ch3_ce_30": "tab:blue",
           "ch3_init_small": "tab:purple", "ch3_init_large": "tab:brown"}
 
 
+def _book_panel(b, res: dict, short: bool) -> None:
+    """Panel (b): each book number against the measured statistic, its bootstrap interval and the band."""
+    rs = recipes()
+    rows = [k for k in CLAIM if k in res]
+    left = -40.0 if short else -15.0
+    b.axvspan(-100 * 0.01, 100 * 0.01, color="0.85", lw=0, label="registered band: book ± 1 point")
+    for i, name in enumerate(rows):
+        r = rs[name]
+        value, lo, hi, smp = book_statistic(res[name], r["stat"])
+        dev = 100 * (smp - r["book"])
+        on = dev >= left
+        b.plot(dev[on], np.full(on.sum(), i - 0.15), "o", color=COLORS[name], ms=4, alpha=0.6,
+               label="one seed (peak test, or final validation)" if i == 0 else None)
+        b.errorbar(100 * (value - r["book"]), i + 0.15, xerr=[[100 * (value - lo)], [100 * (hi - value)]],
+                   fmt="D", color=COLORS[name], ms=5, capsize=3,
+                   label="book's statistic, 95% bootstrap interval" if i == 0 else None)
+        if (~on).any():
+            b.plot(left + 0.3, i - 0.15, "<", color=COLORS[name], ms=7)
+            b.text(left + 0.8, i - 0.42, f"{(~on).sum()} seed(s) off scale: " +
+                   ", ".join(f"{100 * v:.1f}%" for v in smp[~on]), fontsize=8, color=COLORS[name])
+    b.axvline(0.0, color="k", lw=1.0)
+    b.set_yticks(range(len(rows)), [rs[k]["label"].replace(", ", "\n", 1) + f"\nbook {100 * rs[k]['book']:.2f}%"
+                                    for k in rows], fontsize=8)
+    b.set(xlabel="measured − book (percentage points)", title="(b) measured vs the book's numbers",
+          xlim=(left, 3.0), ylim=(-0.6, len(rows) + 0.9))
+    b.legend(fontsize=8, loc="upper left")
+
+
 def _figure(out: dict):
     fig, axes = figure(2, 2, width=6.0, height=5.0)
     (a, b), (c, d) = axes
@@ -315,29 +343,7 @@ def _figure(out: dict):
         a.set(xlabel="epoch", ylabel="MNIST test accuracy (%)", ylim=(None, None) if short else (90, 99),
               title=f"(a) MNIST test accuracy per epoch (mean, 95% t-band, {n} seeds)")
         a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-        rows = [k for k in CLAIM if k in res]
-        left = -40.0 if short else -15.0
-        b.axvspan(-100 * 0.01, 100 * 0.01, color="0.85", lw=0, label="registered band: book ± 1 point")
-        for i, name in enumerate(rows):
-            r = rs[name]
-            value, lo, hi, smp = book_statistic(res[name], r["stat"])
-            dev = 100 * (smp - r["book"])
-            on = dev >= left
-            b.plot(dev[on], np.full(on.sum(), i - 0.15), "o", color=COLORS[name], ms=4, alpha=0.6,
-                   label="one seed (peak test, or final validation)" if i == 0 else None)
-            b.errorbar(100 * (value - r["book"]), i + 0.15, xerr=[[100 * (value - lo)], [100 * (hi - value)]],
-                       fmt="D", color=COLORS[name], ms=5, capsize=3,
-                       label="book's statistic, 95% bootstrap interval" if i == 0 else None)
-            if (~on).any():
-                b.plot(left + 0.3, i - 0.15, "<", color=COLORS[name], ms=7)
-                b.text(left + 0.8, i - 0.42, f"{(~on).sum()} seed(s) off scale: " +
-                       ", ".join(f"{100 * v:.1f}%" for v in smp[~on]), fontsize=8, color=COLORS[name])
-        b.axvline(0.0, color="k", lw=1.0)
-        b.set_yticks(range(len(rows)), [rs[k]["label"].replace(", ", "\n", 1) + f"\nbook {100 * rs[k]['book']:.2f}%"
-                                        for k in rows], fontsize=8)
-        b.set(xlabel="measured − book (percentage points)", title="(b) measured vs the book's numbers",
-              xlim=(left, 3.0), ylim=(-0.6, len(rows) + 0.9))
-        b.legend(fontsize=8, loc="upper left")
+        _book_panel(b, res, short)
         for name in ("ch3_init_small", "ch3_init_large"):
             _band(c, res[name]["validation_accuracy"], COLORS[name], rs[name]["label"])
         c.set(xlabel="epoch", ylabel="MNIST validation accuracy (%)", ylim=(None, None) if short else (85, 98),
