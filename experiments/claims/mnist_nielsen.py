@@ -102,7 +102,8 @@ CLAIMS = (
         predicted="> 0: with N(0,1) weights a hidden sigmoid's weighted input has variance sum_k x_k^2 + 1 "
                   "(~100 on MNIST) and saturates; with N(0, 1/n_in) it is ~1",
         rule=above(0.0, "t95", "the mean-field argument gives the direction, not the size of the gap after "
-                               "one epoch"),
+                               "one epoch; a t-interval because the per-seed paired differences of two accuracies "
+                               "on the same images lie far from their bounds (+-1)"),
         setup="784-30-10 sigmoid, cross-entropy, L2 lambda = 5.0, SGD eta = 0.1, mini-batch 10, the book's "
               "split; quick: 5,000 training / 2,000 validation images",
         seeds=_SEEDS,
