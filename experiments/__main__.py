@@ -1,13 +1,19 @@
-"""Run the experiments: ``python -m experiments (all | NAME ...) [--quick] [--seed S] [--out DIR] [--data-dir DIR]``.
+"""Run the experiments: ``python -m experiments (all | NAME ...) [--quick] [--record-quick] [--seed S] [--out DIR] [--data-dir DIR]``.
 
-``all`` runs every experiment in :data:`EXPERIMENTS` that exists. A full run
-writes ``paper_figures/`` (or ``--out``) and regenerates its ``README.md``: the
-verdicts grouped by kind (predictions, then errata, then checks; issue 12), each
-group with its counts per outcome. ``--quick`` writes to a scratch folder
-(``$TMPDIR/fnn-experiments-quick`` or ``--out``), never into ``paper_figures/``.
+``all`` runs every experiment in :data:`EXPERIMENTS`. Each decides the claims
+registered for it (``experiments/claims/<name>.py``) by their registered
+rules. A full run writes ``paper_figures/`` (or ``--out``) and regenerates its
+``README.md`` (the verdicts by kind, predictions first, each section with its
+counts per outcome; revised claims shown with their original outcome) and
+``LEDGER.md``. ``--quick`` writes to a scratch folder (``$TMPDIR/fnn-experiments-quick``
+or ``--out``), never into ``paper_figures/``; with ``--record-quick`` it also
+records each quick outcome in ``tests/quick_outcomes/<name>.json``, which the
+tests compare against (a claim whose quick outcome flips fails CI).
 
-The exit status is 0 exactly when no verdict's outcome is ``"unexpected"``
-(a skipped claim is not a failure; it is counted and shown with its reason).
+The exit status is 0 when every registered claim was run and decided by its
+rule, whatever the outcomes (an unexpected or inconclusive outcome is a result,
+not a failure); 1 when an experiment raised, or has a claim changed since its
+last result without a ledger entry (that experiment is then not run).
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
+from experiments import _ledger
 from experiments._common import KINDS, OUTCOMES, PAPER_FIGURES, outcome_of, quick_dir, summarize
+
+QUICK_OUTCOMES = Path(__file__).resolve().parent.parent / "tests" / "quick_outcomes"
 
 # In the order of the notes.
 EXPERIMENTS: tuple[str, ...] = (
@@ -52,7 +62,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mnist_nielsen",
 )
 
-# README sections, in this order (issue 12: predictions first, then errata, then checks).
+# README sections, in this order: predictions first, then errata, then checks.
 _SECTION_TITLES = {
     "prediction": "Predictions (a measurement against an independent theory or published number)",
     "erratum": "Errata (statements of the notes that are false as written; the correction follows as a prediction)",
@@ -109,83 +119,113 @@ def _counts_line(verdicts: list[dict]) -> str:
     return ", ".join(f"{flat.count(o)} {o}" for o in OUTCOMES)
 
 
-def _row(name: str, record: dict, v: dict) -> str:
-    mode = " (quick)" if record.get("quick") else ""
+def _outcome_cell(v: dict, history: list[dict]) -> str:
     outcome = outcome_of(v)
-    shown = {"as expected": "as expected", "unexpected": "**unexpected**"}.get(outcome, "")
+    shown = {"as expected": "as expected", "unexpected": "**unexpected**", "inconclusive": "*inconclusive*"}.get(
+        outcome, "")
     if outcome == "skipped":
         shown = f"skipped: {_fmt(v.get('skipped_reason') or 'no reason given')}"
+    if v.get("excludes_point"):
+        shown += " (interval excludes the point prediction)"
+    if history:
+        first = history[0]
+        shown += f" — revised ({len(history)}x in the [ledger](LEDGER.md); originally {first['old_outcome']})"
+    return shown
+
+
+def _row(name: str, record: dict, v: dict, history: list[dict]) -> str:
+    mode = " (quick)" if record.get("quick") else ""
     interval = _fmt(v["interval"]) if v.get("interval") else ""
     seeds = str(v["n_seeds"]) if v.get("n_seeds") else ""
+    cid = v.get("id") or "(unregistered)"
     return (
-        f"| [{name}]({name}.png){mode} | {_fmt(v['claim'])} | {_fmt(v['measured'])} | {interval} | "
-        f"{seeds} | {_fmt(v['predicted'])} | {_fmt(v['tolerance'])} | {shown} |"
+        f"| [{name}]({name}.png){mode} | `{cid.split('/')[-1]}` | {_fmt(v['claim'])} | {_fmt(v['measured'])} | "
+        f"{interval} | {seeds} | {_fmt(v['predicted'])} | {_fmt(v.get('rule', v.get('tolerance', '')))} | "
+        f"{_outcome_cell(v, history)} |"
     )
 
 
-def write_readme(out_dir: Path) -> Path:
-    """Regenerate ``out_dir/README.md`` from the JSON records found there.
+def _provenance_lines(records: list[tuple[str, dict]]) -> list[str]:
+    """Which commits and trees the records came from: one clean commit is what a reader can trust."""
+    commits = {}
+    for name, record in records:
+        prov = record.get("provenance") or {}
+        key = (prov.get("commit") or "unknown")[:12] + (" (dirty tree)" if prov.get("dirty") else "")
+        commits.setdefault(key, []).append(name)
+    if len(commits) == 1:
+        (key,) = commits
+        return [f"All records come from commit {key}."]
+    return ["The records come from several commits (regenerate them at one commit from a clean tree):", ""] + [
+        f"- {key}: {', '.join(names)}" for key, names in sorted(commits.items())]
 
-    Predictions first, then errata, then checks (then any verdict without a
-    kind), each section headed by its counts per outcome; a skipped row shows
-    its reason.
+
+def write_readme(out_dir: Path) -> Path:
+    """Regenerate ``out_dir/README.md`` and ``out_dir/LEDGER.md`` from the JSON records and ledger found there.
+
+    Predictions first, then errata, then checks, each section headed by its
+    counts per outcome; a skipped row shows its reason; a revised claim shows
+    its original outcome beside the current one.
     """
     out_dir = Path(out_dir)
     records = _records(out_dir)
     groups: dict[str, list[tuple[str, dict, dict]]] = {k: [] for k in _SECTION_TITLES}
+    history: dict[str, list[dict]] = {}
     for name, record in records:
+        history.update(_ledger.revised(out_dir, name))
         for v in record["verdicts"]:
             groups[v.get("kind") if v.get("kind") in KINDS else "null"].append((name, record, v))
     every = [v for name, record in records for v in record["verdicts"]]
     total = summarize(every)
+    n_revised = sum(1 for v in every if v.get("id") in history)
     text = [
         "# paper_figures",
         "",
-        "Generated by `python -m experiments all` — do not edit by hand. Each row is one",
-        "claim of the course notes (`../shared/seed/neural-networks-part-2.md`), measured",
-        "with fnn; the JSON file beside each figure holds the numbers, the seed, the fnn",
-        "version and the hardware. `interval` is the 95% interval of the measured value over",
-        "`seeds` seeds (or networks, tasks, timing repeats) where the claim is stochastic: a",
-        "Student-t interval of the mean unless the tolerance names another (a bootstrap).",
+        "Generated by `python -m experiments all` — do not edit by hand. Each row is one registered",
+        "claim (`experiments/claims/<name>.py`: the quantity, the prediction, the decision rule with its",
+        "margin and the seeds, fixed before the runs), measured with fnn; the JSON file beside each figure",
+        "holds the numbers, the claim's hash and the provenance. A rule decides on the measured value's",
+        "interval: inside the band -> as expected, outside -> unexpected, straddling an edge -> inconclusive.",
+        "An unexpected or inconclusive outcome is a result. Revisions of claims are in the [ledger](LEDGER.md).",
+        "",
+        *_provenance_lines(records),
         "",
         f"In all: {len(every)} verdicts — "
         + ", ".join(f"{len(groups[k])} {k if k != 'null' else 'without kind'}"
                     for k in _SECTION_TITLES if groups[k] or k != "null")
-        + f"; {_counts_line(every)}.",
+        + f"; {_counts_line(every)}; {n_revised} revised since first registered or reconstructed.",
         "",
     ]
     header = [
-        "| experiment | claim (notes) | measured | interval | seeds | predicted | tolerance | outcome |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| experiment | id | quantity | measured | interval | seeds | predicted | rule | outcome |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, title in _SECTION_TITLES.items():
         rows = groups[kind]
         if not rows:
             continue
-        text += [f"## {title}", "", f"{len(rows)} verdicts: {_counts_line([v for _, _, v in rows])}.", ""]
+        n_groups = total["groups"].get(kind, len(rows))
+        text += [f"## {title}", "", f"{len(rows)} verdicts ({n_groups} independent sets of runs: rows decided on "
+                 f"one set of runs are correlated and count once): {_counts_line([v for _, _, v in rows])}.", ""]
         if kind == "prediction":
             text += [_chance_line([v for _, _, v in rows]), ""]
-        text += header + [_row(name, record, v) for name, record, v in rows] + [""]
+        text += header + [_row(name, record, v, history.get(v.get("id"), [])) for name, record, v in rows] + [""]
     if total["problems"]:
         text += ["## Problems", "", *[f"- {p}" for p in total["problems"]], ""]
     text += ["## Figures", ""]
     text += [f"### {record.get('title') or name}\n\n![{name}]({name}.png)\n" for name, record in records]
     readme = out_dir / "README.md"
     readme.write_text("\n".join(text) + "\n")
+    _ledger.render(out_dir, available())
     return readme
 
 
 def _chance_line(predictions: list[dict]) -> str:
-    """How many unexpected outcomes chance alone can give: the predictions decided on a 95% interval over
-    seeds (``interval`` set, ``n_seeds >= 2``, not skipped). An exactly right two-sided prediction falls
-    outside its interval with probability 0.05, so up to 0.05 K of K such rows (a one-sided or far-off
-    threshold: fewer) come out unexpected with every theory true."""
-    k = sum(1 for v in predictions if v.get("interval") is not None and (v.get("n_seeds") or 0) >= 2
-            and v.get("outcome") != "skipped")
-    return (f"{k} of these are decided on a 95% interval over seeds. A prediction that is exactly right still "
-            f"falls outside its interval one time in 20, so up to about {0.05 * k:.0f} unexpected rows are "
-            "expected from chance alone: a marginal unexpected row calls for more seeds (decided before the "
-            "rerun), not yet for a refutation; one far outside its tolerance is a finding.")
+    """How many unexpected outcomes chance alone can give among the band rules decided on an interval."""
+    k = sum(1 for v in predictions if v.get("interval") is not None and v.get("outcome") != "skipped")
+    return (f"{k} of these are decided on an interval. A band that holds the true value is still missed by "
+            f"about one interval in 20, so up to about {0.05 * k:.0f} rows can come out unexpected or "
+            "inconclusive by chance alone; rerunning them is only allowed for every prediction of the "
+            "experiment at once, with fresh seeds fixed in the registry first (a ledger entry).")
 
 
 def _print_counts(verdicts: list[dict]) -> None:
@@ -193,16 +233,28 @@ def _print_counts(verdicts: list[dict]) -> None:
     for kind in (*KINDS, "null"):
         if kind in summary["counts"]:
             per = summary["counts"][kind]
-            print(f"  {kind:10s} " + ", ".join(f"{per.get(o, 0)} {o}" for o in OUTCOMES))
+            print(f"  {kind:10s} " + ", ".join(f"{per.get(o, 0)} {o}" for o in OUTCOMES)
+                  + f"  ({summary['groups'][kind]} independent sets of runs)")
     for problem in summary["problems"]:
         print(f"  problem: {problem}")
 
 
+def record_quick(record: dict, folder: Path = QUICK_OUTCOMES) -> Path:
+    """Write the quick outcome of each claim (with its hash) to ``folder/<name>.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['name']}.json"
+    claims = {v["id"]: {"hash": v["claim_hash"], "outcome": v["outcome"]} for v in record["verdicts"]}
+    path.write_text(json.dumps({"seed": record["seed"], "claims": claims}, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the named experiments; return 0 exactly when no outcome is "unexpected"."""
+    """Run the named experiments; 0 when every claim was decided by its registered rule, 1 otherwise."""
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="+", help=f"'all' or any of: {', '.join(EXPERIMENTS)}")
     parser.add_argument("--quick", action="store_true", help="shrink every experiment (writes to a scratch folder)")
+    parser.add_argument("--record-quick", action="store_true",
+                        help="with --quick: record each claim's quick outcome in tests/quick_outcomes/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default paper_figures/, or {quick_dir()} with --quick)")
@@ -213,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in available()]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {available()} or 'all'")
+    if args.record_quick and not args.quick:
+        parser.error("--record-quick records quick outcomes: add --quick")
     if args.data_dir is not None:
         if not args.data_dir.is_dir():
             parser.error(f"--data-dir must be an existing folder, got {str(args.data_dir)!r}")
@@ -222,18 +276,29 @@ def main(argv: list[str] | None = None) -> int:
     every, failed = [], []
     for name in names:
         t0 = time.perf_counter()
-        record = run_one(name, args.quick, args.seed, out)
-        outcomes = [outcome_of(v) for v in record["verdicts"]]
-        status = f"{outcomes.count('unexpected')} unexpected" if "unexpected" in outcomes else "as expected"
-        print(f"{name:26s} {status:14s} {time.perf_counter() - t0:7.1f} s", flush=True)
-        every += record["verdicts"]
-        if "unexpected" in outcomes:
+        problems = _ledger.violations(PAPER_FIGURES, name)
+        if problems:
+            print(f"{name:26s} not run: claims changed without a ledger entry:", *problems, sep="\n  ", flush=True)
             failed.append(name)
+            continue
+        try:
+            record = run_one(name, args.quick, args.seed, out)
+        except Exception:  # report, go on with the others, exit 1
+            traceback.print_exc()
+            print(f"{name:26s} error", flush=True)
+            failed.append(name)
+            continue
+        if args.record_quick:
+            record_quick(record)
+        outcomes = [outcome_of(v) for v in record["verdicts"]]
+        status = ", ".join(f"{outcomes.count(o)} {o}" for o in OUTCOMES if o in outcomes)
+        print(f"{name:26s} {status:40s} {time.perf_counter() - t0:7.1f} s", flush=True)
+        every += record["verdicts"]
     write_readme(out)
     print(f"{len(every)} verdicts in {out}:")
     _print_counts(every)
     if failed:
-        print(f"unexpected outcomes in: {failed} (see {out / 'README.md'})")
+        print(f"not decided (error or unledgered change): {failed}")
         return 1
     return 0
 

@@ -1,8 +1,9 @@
-"""What every experiment shares: verdicts, the JSON record, the figure file.
+"""What every experiment shares: the decision of registered claims, the JSON record, the figure file.
 
-An experiment measures numbers, states the theory's prediction and a tolerance,
-and records a :func:`verdict` per claim. :func:`save` writes
-``<out_dir>/<name>.json`` (seed, fnn version, hardware, mode, verdicts, data)
+An experiment measures numbers and decides each claim registered for it in
+``experiments/claims/<name>.py`` with :func:`decide` (the registry's rule, not
+the experiment's code, decides). :func:`save` writes ``<out_dir>/<name>.json``
+(provenance, seed, mode, hardware, verdicts with their claims' hashes, data)
 and ``<out_dir>/<name>.png``.
 """
 
@@ -21,131 +22,88 @@ import numpy as np
 PAPER_FIGURES = Path(__file__).resolve().parent.parent / "paper_figures"
 
 
-KINDS = ("prediction", "check", "erratum")
-OUTCOMES = ("as expected", "unexpected", "skipped")
-
-
-def verdict(
-    claim: str,
-    measured: Any,
-    predicted: Any,
-    agree: bool,
-    tolerance: str,
-    section: str = "",
-    *,
-    kind: str,
-    skipped: str | None = None,
-    interval: tuple[float, float] | None = None,
-    n_seeds: int | None = None,
-) -> dict[str, Any]:
-    """One checked claim of the notes.
-
-    ``measured`` is the number the experiment obtained, ``predicted`` what the
-    theory says (a number or a short expression), ``tolerance`` how the two were
-    compared (for example ``"relative error <= 5%"`` or ``"measured < predicted"``)
-    and ``agree`` the outcome of that comparison, computed by the experiment,
-    never typed in.
-
-    ``kind`` says what the verdict is (issue 12):
-
-    - ``"prediction"``: a measurement set against an independent theory, closed
-      form or published number, which could come out otherwise;
-    - ``"check"``: an identity or implementation check (BP equals ``jax.grad``,
-      a formula read back, an exact identity of a quadratic);
-    - ``"erratum"``: a statement of the notes that is false as written;
-      ``agree=True`` then means the measurement confirmed that the statement as
-      written does *not* hold (the corrected statement follows as its own
-      prediction).
-
-    ``skipped`` is ``None`` or the reason the claim could not be measured (a data
-    set absent): the outcome is then ``"skipped"`` whatever ``agree`` says.
-    ``interval`` is the ``(lo, hi)`` 95% interval of ``measured`` over
-    ``n_seeds`` seeds (see :func:`t_interval`).
-
-    The outcome is ``"as expected"`` when ``agree`` holds, ``"unexpected"``
-    otherwise. ``kind`` is required (a verdict that does not say what it is
-    cannot be read); records written before kinds existed carry ``kind: null``
-    and :func:`summarize` lists them as problems.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"verdict: kind must be one of {KINDS}, got {kind!r}")
-    if skipped is not None and (not isinstance(skipped, str) or not skipped.strip()):
-        raise ValueError(f"verdict: skipped must be None or a non-empty reason string, got {skipped!r}")
-    if interval is not None:
-        if len(interval) != 2:
-            raise ValueError(f"verdict: interval must be a (lo, hi) pair, got {interval!r}")
-        lo, hi = (float(interval[0]), float(interval[1]))
-        if not lo <= hi:
-            raise ValueError(f"verdict: interval must have lo <= hi, got {interval!r}")
-        interval = (lo, hi)
-    if n_seeds is not None and (isinstance(n_seeds, bool) or int(n_seeds) != n_seeds or n_seeds < 1):
-        raise ValueError(f"verdict: n_seeds must be a positive integer or None, got {n_seeds!r}")
-    agree = bool(agree)
-    outcome = "skipped" if skipped is not None else "as expected" if agree else "unexpected"
-    return {
-        "claim": claim,
-        "section": section,
-        "kind": kind,
-        "measured": _plain(measured),
-        "predicted": _plain(predicted),
-        "tolerance": tolerance,
-        "agree": agree,
-        "outcome": outcome,
-        "skipped_reason": skipped,
-        "interval": None if interval is None else [interval[0], interval[1]],
-        "n_seeds": None if n_seeds is None else int(n_seeds),
-    }
+from experiments._registry import KINDS, OUTCOMES, check_complete, decide, seeds  # noqa: F401  (the experiments' API)
+from fnn.stats import (  # noqa: F401  (the intervals the experiments use)
+    bootstrap_interval,
+    clopper_pearson_interval,
+    t_cdf_two_sided,
+    t_interval,
+    t_quantile,
+    wilson_interval,
+)
 
 
 def outcome_of(v: dict[str, Any]) -> str:
-    """The outcome of a stored verdict; older records (no ``outcome``) are read from
-    ``agree`` and a truthy ``skipped`` field."""
-    if v.get("outcome") in OUTCOMES:
-        return v["outcome"]
-    if v.get("skipped") or v.get("skipped_reason"):
-        return "skipped"
-    return "as expected" if v.get("agree") else "unexpected"
-
-
-def _normalize(v: dict[str, Any]) -> dict[str, Any]:
-    """A verdict with ``outcome`` and ``skipped_reason`` filled in (legacy ``v["skipped"] = True``)."""
-    v = dict(v)
-    if v.get("skipped") and not v.get("skipped_reason"):
-        v["skipped_reason"] = v["skipped"] if isinstance(v["skipped"], str) else "skipped (no reason given)"
-    v.setdefault("kind", None)
-    v.setdefault("skipped_reason", None)
-    v.setdefault("interval", None)
-    v.setdefault("n_seeds", None)
-    v["outcome"] = outcome_of(v)
-    return v
+    """The outcome of a stored verdict."""
+    if v.get("outcome") not in OUTCOMES:
+        raise ValueError(f"verdict {v.get('id', v.get('claim', '?'))!r} has no valid outcome: {v.get('outcome')!r}")
+    return v["outcome"]
 
 
 def summarize(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts per kind and outcome, and the problems a referee would flag.
+    """Counts per kind and outcome, rows and groups of correlated rows, and problems.
 
-    ``{"counts": {kind: {outcome: n}}, "unexpected": n, "skipped": n,
-    "problems": [...]}``; a verdict without a ``kind`` is a problem.
+    ``{"counts": {kind: {outcome: n}}, "groups": {kind: n}, "unexpected": n,
+    "inconclusive": n, "skipped": n, "problems": [...]}``; a verdict without a
+    registered claim id is a problem. ``groups`` counts claims decided on one
+    set of runs (a claim's ``group``) once.
     """
     counts: dict[str, dict[str, int]] = {}
+    groups: dict[str, set] = {}
     problems = []
     for v in verdicts:
-        k = v.get("kind") or "null"
+        k = v.get("kind") if v.get("kind") in KINDS else "null"
         o = outcome_of(v)
         counts.setdefault(k, {}).setdefault(o, 0)
         counts[k][o] += 1
-        if v.get("kind") not in KINDS:
-            problems.append(f"kind: null for {v.get('claim', '?')!r}")
+        groups.setdefault(k, set()).add(v.get("group") or v.get("id") or id(v))
+        if not v.get("id") or not v.get("claim_hash"):
+            problems.append(f"unregistered verdict: {v.get('claim', '?')!r}")
     flat = [outcome_of(v) for v in verdicts]
     return {
         "counts": counts,
+        "groups": {k: len(g) for k, g in groups.items()},
         "unexpected": flat.count("unexpected"),
+        "inconclusive": flat.count("inconclusive"),
         "skipped": flat.count("skipped"),
         "problems": problems,
     }
 
 
-# The Student-t interval lives in the library (fnn sweep uses it too).
-from fnn.stats import _t_cdf_two_sided, t_interval, t_quantile  # noqa: E402,F401
+def _git(*args: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+_PROVENANCE: dict[str, Any] = {}
+
+
+def provenance(quick: bool) -> dict[str, Any]:
+    """Where a record came from: the git commit of the code and whether the tree was dirty (read once per
+    process, before any result is written), the fnn, jax and jaxlib versions, the device and the mode."""
+    import jaxlib
+
+    import fnn
+
+    if not _PROVENANCE:
+        commit = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "--untracked-files=no")
+        _PROVENANCE.update(commit=commit, dirty=None if status is None else bool(status))
+    dev = jax.devices()[0]
+    return {
+        **_PROVENANCE,
+        "fnn": fnn.__version__,
+        "jax": jax.__version__,
+        "jaxlib": getattr(jaxlib, "__version__", None) or getattr(getattr(jaxlib, "version", None), "__version__", None),
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', str(dev))} x{jax.device_count()}",
+        "mode": "quick" if quick else "full",
+    }
 
 
 def hardware() -> dict[str, Any]:
@@ -209,26 +167,29 @@ def save(
     out_dir: str | os.PathLike | None = None,
     title: str = "",
 ) -> dict[str, Any]:
-    """Write ``<name>.json`` and ``<name>.png``; return the JSON record."""
-    import fnn
+    """Write ``<name>.json`` and ``<name>.png``; return the JSON record.
 
+    ``verdicts`` must decide exactly the claims registered for ``name``
+    (:func:`experiments._registry.check_complete`), each made by
+    :func:`experiments._registry.decide`. The record carries the provenance
+    (commit, dirty flag, versions, device, mode) and each verdict its claim's hash.
+    """
+    check_complete(name, verdicts)
     path = out_path(out_dir, quick)
-    verdicts = [_normalize(v) for v in verdicts]
     summary = summarize(verdicts)
     record = {
         "name": name,
         "title": title,
         "seed": seed,
         "quick": quick,
-        "fnn_version": fnn.__version__,
+        "provenance": provenance(quick),
         "hardware": hardware(),
-        "verdicts": verdicts,
-        "agree": summary["unexpected"] == 0,
+        "verdicts": [_plain(v) for v in verdicts],
         "summary": summary,
         "data": _plain(data),
     }
     (path / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    fig.savefig(path / f"{name}.png", dpi=90, bbox_inches="tight")
+    fig.savefig(path / f"{name}.png", dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -20,11 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from experiments._common import verdict
+from experiments._common import decide
 from fnn import analysis, backprop, costs, nn, norm, optim
-
-SECTION = "Normalization"
-
 
 # --------------------------------------------------------------------------------------------
 # (a) data normalization: condition number and GD speed of a linear model
@@ -152,50 +149,27 @@ def part_a(quick: bool, seed: int) -> dict:
     }
 
 
-def verdicts(a: dict) -> list[dict]:
-    """The data-normalization verdicts of ``part_a``'s record ``a`` (two predictions, two exact checks)."""
-    out = []
+def verdicts(a: dict, quick: bool) -> list[dict]:
+    """The data-normalization claims decided on ``part_a``'s record ``a`` (two predictions, two exact checks)."""
     raw, std = a["raw"], a["standardized"]
-    rel_tol = 5 * math.sqrt(2 / a["n"])
-    out.append(verdict(
-        "data normalization: raw inputs with very different ranges make the linear model's quadratic-cost "
-        "Hessian (1/N) sum x~ x~^T ill-conditioned; its condition number is that of the population second-moment "
-        "matrix diag(s^2) + m~ m~^T",
-        raw["kappa"], a["kappa_population_raw"],
-        abs(raw["kappa"] / a["kappa_population_raw"] - 1) <= rel_tol,
-        f"relative error <= 5 sqrt(2/N) = {rel_tol:.3f} (5 standard errors of a sample variance, N = {a['n']})",
-        SECTION, kind="prediction"))
-    out.append(verdict(
-        "data normalization: after standardization the Hessian is [[R, 0], [0, 1]] (R the sample correlation "
-        "matrix) and its condition number is near 1: population 1, finite-sample Marchenko-Pastur edge ratio "
-        f"((1+sqrt(d/N))/(1-sqrt(d/N)))^2 = {a['marchenko_pastur_kappa']:.3f}",
-        std["kappa"], a["marchenko_pastur_kappa"],
-        std["kappa"] <= a["marchenko_pastur_kappa_2x"],
-        f"kappa <= ((1+2 sqrt(d/N))/(1-2 sqrt(d/N)))^2 = {a['marchenko_pastur_kappa_2x']:.3f} "
-        "(twice the edges' distance from 1)",
-        SECTION, kind="prediction"))
     T = a["steps"]
     r_raw, p_raw = float(raw["rel_excess"][-1]), float(raw["pred_rel_excess"][-1])
-    out.append(verdict(
-        f"training speed, raw inputs: after {T} GD steps at its best stable rate (eta = "
-        f"{raw['best_rate_over_stable']:.3g} x 2/lambda_max) the relative excess cost (E - E*)/(E_0 - E*) is still "
-        f"{r_raw:.3g}, as the exact theory 1/2 sum_i lambda_i (1 - eta lambda_i)^(2T) alpha_i(0)^2 says",
-        r_raw, p_raw, abs(r_raw - p_raw) <= 1e-6 * p_raw and r_raw > 1e-2,
-        "relative error <= 1e-6 (float64), and > 1e-2 (far from the minimum)", "Data normalization / Convergence",
-        kind="check"))
     it_std, it_std_pred = a["iters_to_tol_std"], a["iters_to_tol_std_pred"]
-    out.append(verdict(
-        f"training speed, standardized inputs: GD at its best stable rate (eta = "
-        f"{std['best_rate_over_stable']:.3g} x 2/lambda_max) reaches relative excess cost <= {a['tol']:g} in "
-        f"{it_std} steps (the exact theory's count); the raw inputs would need ~{a['iters_to_tol_raw_pred']:.3g} "
-        f"(analysis.iterations_to_tolerance at its best rate; kappa = {raw['kappa']:.3g})",
-        {"standardized": it_std, "raw": a["iters_to_tol_raw"] if a["iters_to_tol_raw"] is not None else f"> {T}"},
-        {"standardized": it_std_pred, "raw": a["iters_to_tol_raw_pred"]},
-        it_std is not None and it_std_pred is not None and abs(it_std - it_std_pred) <= 1
-        and a["iters_to_tol_raw"] is None and a["iters_to_tol_raw_pred"] > T,
-        f"standardized count within 1 step of the theory's; raw: not reached in {T} steps and theory's count > {T}",
-        "Data normalization / Convergence", kind="check"))
-    return out
+    steps_ok = (it_std is not None and it_std_pred is not None and a["iters_to_tol_raw"] is None
+                and a["iters_to_tol_raw_pred"] > T)
+    return [
+        decide("normalization/raw-kappa", raw["kappa"] / a["kappa_population_raw"], quick=quick,
+               detail={"kappa": raw["kappa"], "population kappa": a["kappa_population_raw"], "N": a["n"]}),
+        decide("normalization/standardized-kappa", std["kappa"], quick=quick,
+               detail={"Marchenko-Pastur edge ratio": a["marchenko_pastur_kappa"]}),
+        decide("normalization/raw-gd-exact", abs(r_raw / p_raw - 1) if r_raw > 1e-2 else math.inf, quick=quick,
+               detail={"relative excess": r_raw, "theory": p_raw, "steps": T,
+                       "rate / (2/lambda_max)": raw["best_rate_over_stable"]}),
+        decide("normalization/gd-steps", abs(it_std - it_std_pred) if steps_ok else math.inf, quick=quick,
+               detail={"standardized": it_std, "standardized, theory": it_std_pred,
+                       "raw": a["iters_to_tol_raw"] if a["iters_to_tol_raw"] is not None else f"> {T}",
+                       "raw, theory": a["iters_to_tol_raw_pred"], "tolerance": a["tol"]}),
+    ]
 
 
 def thin(a: dict) -> dict:
@@ -219,7 +193,7 @@ def plot(axes, a: dict) -> None:
     ax.set_xticks([0, 1], ["raw", "standardized"])
     ax.set_xlim(-0.6, 1.6)
     ax.set(ylabel="Hessian eigenvalue λᵢ (cost / parameter²)", title=f"(a) linear model, d = 4, N = {a['n']}: Hessian spectrum")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     # (a2) GD curves at best rates
     ax = axes[1]
     t = np.arange(a["steps"] + 1)
@@ -231,7 +205,7 @@ def plot(axes, a: dict) -> None:
     ax.axhline(a["tol"], color="gray", lw=0.5)
     ax.set(xlabel="GD step t + 1", ylabel="relative excess cost (E−E*)/(E₀−E*)", ylim=(1e-16, 3),
            title="(b) GD at each one's best stable rate")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     # (a3) rate sweep
     ax = axes[2]
     for name, r, c in cases:
@@ -240,4 +214,4 @@ def plot(axes, a: dict) -> None:
     ax.axvline(1.0, color="gray", lw=0.5)
     ax.set(xlabel="rate η / (2/λmax)", ylabel=f"relative excess cost after {a['steps']} steps",
            title="(c) GD rate sweep (diverged: clipped at 1e3)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)

@@ -7,7 +7,7 @@ Notes, "Backpropagation four fundamental equations" and "Algorithm efficiency".
    (:func:`fnn.backprop.autodiff_value_and_grad`) and with central finite
    differences (:func:`fnn.backprop.numerical_grad`) on several architectures,
    activations and costs (including the unmatched softmax + quadratic pair,
-   whose BP1 needs the softmax Jacobian). Predicted: BP = jax.grad to round-off
+   whose BP1 needs the softmax Jacobian). Checks: BP = jax.grad to round-off
    (``<= 1e-10`` relative), BP = finite differences to their truncation error
    (``O(eps^2)`` with ``eps = u^(1/3)``: ``<= 1e-6`` relative).
 
@@ -20,26 +20,33 @@ Notes, "Backpropagation four fundamental equations" and "Algorithm efficiency".
    of one forward pass. To compare like with like, every time is a median over
    repeated calls after compilation (ratios taken within each repeat), and
    single evaluations are timed the way :func:`~fnn.backprop.numerical_grad`
-   runs them: 64 parameter sets at a time, vectorized, 16 rounds, time / 1024. Predicted: FD's cost in forward passes grows like ``P``
-   (log-log slope 1); BP's is a constant (slope 0) of about 3. Each timing
-   repeat (9; 5 in quick mode) gives one slope; the verdicts use the 95%
-   t-interval over repeats.
+   runs them: 64 parameter sets at a time, vectorized, 16 rounds, time / 1024.
+   FD's cost in forward passes grows like ``P`` (log-log slope 1: a check, it
+   makes ``P + 1`` evaluations); predicted: BP's is a constant (slope 0) of
+   about 3. Each timing repeat (the registered count) gives one slope and one
+   ratio; each claim is decided on the 95% t-interval over repeats against
+   the band registered in ``experiments/claims/backprop_cost.py``. In quick
+   mode the timing claims are measured but not decided (skipped): on a shared
+   machine their outcome follows its load.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import figure, save, t_interval, verdict
+from experiments._common import decide, figure, save, seeds, t_interval
 from fnn import backprop, nn
 
 NAME = "backprop_cost"
 SECTION = "Algorithm efficiency"
+# Timing claims are decided in full mode only: in quick mode (fewer repeats, the test suite's load on a shared
+# machine) their outcome depends on the machine's load and flips between runs; the measured values stay in the record.
+QUICK_TIMING = ("quick mode: timings on a shared machine flip between outcomes with its load; decided in full mode "
+                "only (the measured value and interval are in detail)")
 BATCH = 64  # evaluations vectorized together (numerical_grad's default batch_size)
 ROUNDS = 16  # rounds of BATCH evaluations per timed call of forward / BP / jax.grad
 EXAMPLES = 64  # examples in the cost
@@ -185,128 +192,78 @@ def _timings(h: int, rng: np.random.Generator, repeats: int, with_jax_grad: bool
     }
 
 
+def _measure_timing(quick: bool, seed: int) -> dict:
+    """Times per width, the ratios to the forward pass per repeat and their slopes vs P per repeat."""
+    hs = (16, 32, 64) if quick else (16, 32, 64, 96)
+    repeats = seeds(f"{NAME}/bp-cost-constant", quick)  # every timing claim registers the same repeats
+    rng = np.random.default_rng(seed + 1)
+    times = [_timings(h, rng, repeats, with_jax_grad=not quick) for h in hs]
+    P = np.array([t["P"] for t in times], float)
+    # one slope per repeat (ratios taken within a repeat), then a t-interval over repeats
+    fd_rep = np.stack([t.pop("fd_forward_passes_per_repeat") for t in times], axis=1)  # (repeats, len(hs))
+    bp_rep = np.stack([t.pop("bp_forward_passes_per_repeat") for t in times], axis=1)
+    return {
+        "times": times, "P": P, "repeats": repeats, "fd_rep": fd_rep, "bp_rep": bp_rep,
+        "fwd": np.array([t["time_forward_s"] for t in times]), "bp": np.array([t["time_backprop_s"] for t in times]),
+        "ad": np.array([t.get("time_jax_grad_s", np.nan) for t in times]),
+        "fd": np.array([t["time_finite_differences_s"] for t in times]),
+        "s_fd_rep": np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in fd_rep]),
+        "s_bp_rep": np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in bp_rep]),
+    }
+
+
+def _decide(rows: list[dict], tm: dict, quick: bool) -> list[dict]:
+    n = tm["repeats"]
+    s_fd, fd_lo, fd_hi = t_interval(tm["s_fd_rep"])
+    s_bp, bp_lo, bp_hi = t_interval(tm["s_bp_rep"])
+    med_bp, mb_lo, mb_hi = t_interval(np.median(tm["bp_rep"], axis=1))
+    skip = QUICK_TIMING if quick else None
+    return [
+        decide(f"{NAME}/bp-equals-jax-grad", max(r["bp_vs_autodiff"] for r in rows), quick=quick),
+        decide(f"{NAME}/bp-equals-finite-differences", max(r["bp_vs_finite_differences"] for r in rows),
+               quick=quick),
+        decide(f"{NAME}/fd-cost-linear", s_fd, quick=quick, interval=(fd_lo, fd_hi), n=n, skipped=skip,
+               detail={"per_repeat": tm["s_fd_rep"], "interval": [fd_lo, fd_hi]}),
+        decide(f"{NAME}/bp-cost-constant", s_bp, quick=quick, interval=(bp_lo, bp_hi), n=n, skipped=skip,
+               detail={"per_repeat": tm["s_bp_rep"], "interval": [bp_lo, bp_hi]}),
+        decide(f"{NAME}/bp-forward-passes", med_bp, quick=quick, interval=(mb_lo, mb_hi), n=n, skipped=skip,
+               detail={"per_repeat": np.median(tm["bp_rep"], axis=1), "interval": [mb_lo, mb_hi]}),
+    ]
+
+
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     """Gradient agreement table and time per gradient vs number of parameters."""
     t_start = time.perf_counter()
     rows = _agreement(seed)
-    verdicts = []
-    worst_ad = max(r["bp_vs_autodiff"] for r in rows)
-    worst_fd = max(r["bp_vs_finite_differences"] for r in rows)
-    verdicts.append(
-        verdict(
-            "hand-written BP1-BP4 = jax.grad (max relative difference over the table, float64)",
-            worst_ad,
-            0.0,
-            worst_ad <= 1e-10,
-            "<= 1e-10",
-            "Backpropagation four fundamental equations",
-            kind="check",
-        )
-    )
-    verdicts.append(
-        verdict(
-            "hand-written BP = central finite differences (max relative difference, float64)",
-            worst_fd,
-            "O(eps^2), eps = u^(1/3)",
-            worst_fd <= 1e-6,
-            "<= 1e-6",
-            "Backpropagation four fundamental equations",
-            kind="check",
-        )
-    )
-
-    hs = (16, 32, 64) if quick else (16, 32, 64, 96)
-    repeats = 5 if quick else 9
-    rng = np.random.default_rng(seed + 1)
-    times = [_timings(h, rng, repeats, with_jax_grad=not quick) for h in hs]
-    P = np.array([t["P"] for t in times], float)
-    fwd = np.array([t["time_forward_s"] for t in times])
-    bp = np.array([t["time_backprop_s"] for t in times])
-    ad = np.array([t.get("time_jax_grad_s", np.nan) for t in times])
-    fd = np.array([t["time_finite_differences_s"] for t in times])
+    tm = _measure_timing(quick, seed)
+    verdicts = _decide(rows, tm, quick)
+    times, P = tm["times"], tm["P"]
+    s_fd, fd_lo, fd_hi = t_interval(tm["s_fd_rep"])
+    s_bp, bp_lo, bp_hi = t_interval(tm["s_bp_rep"])
+    fig = _figure({"rows": rows, "P": P, "fd": tm["fd"], "bp": tm["bp"], "ad": tm["ad"], "fwd": tm["fwd"],
+                   "fd_rep": tm["fd_rep"], "bp_rep": tm["bp_rep"], "s_fd": s_fd, "fd_lo": fd_lo, "fd_hi": fd_hi,
+                   "s_bp": s_bp, "bp_lo": bp_lo, "bp_hi": bp_hi, "repeats": tm["repeats"]})
+    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.07)
     fd_passes = np.array([t["fd_forward_passes"] for t in times])
-    bp_passes = np.array([t["bp_forward_passes"] for t in times])
-    ad_passes = np.array([t["jax_grad_forward_passes"] for t in times])
-    # one slope per repeat (ratios taken within a repeat), then a t-interval over repeats
-    fd_rep = np.stack([t.pop("fd_forward_passes_per_repeat") for t in times], axis=1)  # (repeats, len(hs))
-    bp_rep = np.stack([t.pop("bp_forward_passes_per_repeat") for t in times], axis=1)
-    s_fd_rep = np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in fd_rep])
-    s_bp_rep = np.array([np.polyfit(np.log(P), np.log(r), 1)[0] for r in bp_rep])
-    s_fd, fd_lo, fd_hi = t_interval(s_fd_rep)
-    s_bp, bp_lo, bp_hi = t_interval(s_bp_rep)
-    s_fd_raw = float(np.polyfit(np.log(P), np.log(fd), 1)[0])
-    med_bp, mb_lo, mb_hi = t_interval(np.median(bp_rep, axis=1))
-    slack = 0.1  # fixed per-call costs bend a power law at small P
-    verdicts.append(
-        verdict(
-            "finite differences cost grows linearly in P (log-log slope of FD time / forward time vs P)",
-            s_fd,
-            1.0,
-            fd_lo - slack <= 1.0 <= fd_hi + slack,
-            f"1 inside the 95% t-interval over {repeats} timing repeats +- {slack} (per-call overheads); "
-            "BP's alternative is 0",
-            SECTION,
-            kind="prediction",
-            interval=(fd_lo, fd_hi),
-            n_seeds=repeats,
-        )
-    )
-    verdicts.append(
-        verdict(
-            "backprop costs a constant number of forward passes (log-log slope of BP time / forward time vs P)",
-            s_bp,
-            0.0,
-            bp_lo - slack <= 0.0 <= bp_hi + slack,
-            f"0 inside the 95% t-interval over {repeats} timing repeats +- {slack}; FD's alternative is 1",
-            SECTION,
-            kind="prediction",
-            interval=(bp_lo, bp_hi),
-            n_seeds=repeats,
-        )
-    )
-    verdicts.append(
-        verdict(
-            "backprop = one forward + one backward pass (BP time / forward time, median over P, per repeat)",
-            med_bp,
-            3.0,
-            1.5 <= mb_lo and mb_hi <= 6.0,
-            "95% t-interval inside [1.5, 6]: a factor 2 of 3 (backward ~ 2 forward in matrix products)",
-            SECTION,
-            kind="prediction",
-            interval=(mb_lo, mb_hi),
-            n_seeds=repeats,
-        )
-    )
-
-    fig = _figure({"rows": rows, "P": P, "fd": fd, "bp": bp, "ad": ad, "fwd": fwd, "fd_rep": fd_rep, "bp_rep": bp_rep, "s_fd": s_fd, "fd_lo": fd_lo, "fd_hi": fd_hi, "s_bp": s_bp, "bp_lo": bp_lo, "bp_hi": bp_hi, "repeats": repeats})
-    fig.suptitle("Backpropagation vs finite differences: agreement and cost", y=1.03)
     data = {
         "agreement": rows,
         "timing": times,
         "fd_forward_passes": fd_passes,
-        "bp_forward_passes": bp_passes,
-        "jax_grad_forward_passes": ad_passes,
+        "bp_forward_passes": np.array([t["bp_forward_passes"] for t in times]),
+        "jax_grad_forward_passes": np.array([t["jax_grad_forward_passes"] for t in times]),
         "fd_passes_over_P_plus_1": fd_passes / (P + 1),
         "slope_fd_passes": s_fd,
         "slope_bp_passes": s_bp,
-        "slope_fd_raw_time": s_fd_raw,
-        "fd_forward_passes_per_repeat": fd_rep,
-        "bp_forward_passes_per_repeat": bp_rep,
-        "slopes_fd_per_repeat": s_fd_rep,
-        "slopes_bp_per_repeat": s_bp_rep,
+        "slope_fd_raw_time": float(np.polyfit(np.log(P), np.log(tm["fd"]), 1)[0]),
+        "fd_forward_passes_per_repeat": tm["fd_rep"],
+        "bp_forward_passes_per_repeat": tm["bp_rep"],
+        "slopes_fd_per_repeat": tm["s_fd_rep"],
+        "slopes_bp_per_repeat": tm["s_bp_rep"],
         "hardware_note": "2 shared CPU cores; times are medians after compilation",
         "runtime_s": time.perf_counter() - t_start,
     }
-    return save(
-        NAME,
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data,
-        fig=fig,
-        out_dir=out_dir,
-        title="Backprop vs jax.grad vs finite differences: agreement and cost",
-    )
+    return save(NAME, seed=seed, quick=quick, verdicts=verdicts, data=data, fig=fig, out_dir=out_dir,
+                title="Backprop vs jax.grad vs finite differences: agreement and cost")
 
 
 def _figure(plot: dict):
@@ -334,14 +291,14 @@ def _figure(plot: dict):
     yy = np.arange(len(rows))
     ax.barh(yy + 0.2, [max(r["bp_vs_autodiff"], 1e-18) for r in rows], 0.4, label="BP vs jax.grad (measured)")
     ax.barh(yy - 0.2, [r["bp_vs_finite_differences"] for r in rows], 0.4, label="BP vs finite diff. (measured)")
-    ax.axvline(1e-10, color="C0", ls=":", lw=1.2, label="tolerance vs jax.grad")
-    ax.axvline(1e-6, color="C1", ls=":", lw=1.2, label="tolerance vs finite diff.")
+    ax.axvline(1e-10, color="C0", ls=":", lw=1.2, label="check bound vs jax.grad")
+    ax.axvline(1e-6, color="C1", ls=":", lw=1.2, label="check bound vs finite diff.")
     ax.set_xscale("log")
-    ax.set_xlim(1e-18, 1e4)  # room on the right for the legend
-    ax.set_yticks(yy, names, fontsize=7)
+    ax.set_xlim(1e-18, 1e-4)
+    ax.set_yticks(yy, names, fontsize=8)
     ax.set_xlabel("max relative difference (float64, dimensionless)")
     ax.set_title("(a) gradient agreement (checks)", fontsize=9)
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
 
     def band(ax, per_repeat, color, marker, label):
         st = np.exp(np.array([t_interval(np.log(c)) for c in per_repeat.T]))
@@ -355,9 +312,9 @@ def _figure(plot: dict):
         ax.loglog(P, ad * 1e3, "C2^--", label="jax.grad")
     ax.loglog(P, fwd * 1e3, "k.-", label="one forward pass")
     ax.set_xlabel("number of parameters P")
-    ax.set_ylabel("time per gradient (ms, median over repeats)")
+    ax.set_ylabel("time per gradient (ms; median of repeats)")
     ax.set_title("(b) measured time", fontsize=9)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
     ax = axes[0, 2]
     band(ax, fd_rep, "C3", "o", f"finite differences (slope {s_fd:.2f} [{fd_lo:.2f}, {fd_hi:.2f}])")
     ax.loglog(P, P + 1, "k:", lw=1.2, label="theory FD: P + 1")
@@ -365,9 +322,9 @@ def _figure(plot: dict):
     ax.loglog(P, np.full_like(P, 3.0), "k--", lw=1, label="theory BP: ~3")
     ax.set_xlabel("number of parameters P")
     ax.set_ylabel("time / time of one forward pass (forward passes)")
-    ax.set_title(f"(c) cost in forward passes (band: 95% t-interval, {repeats} repeats)", fontsize=9)
-    ax.legend(fontsize=6.5, loc="center right")
+    ax.set_title(f"(c) cost in forward passes\n(band: 95% t-interval over {repeats} repeats)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
     for ax in axes[0, 1:]:
         ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.5)
     return fig

@@ -49,12 +49,6 @@ for every pair.
   training cost). ``K = 8`` with both ``delta`` is run as a reference (data,
   no verdict: (2) predicts no special role of ``delta = 1e-5`` there, since
   ``sigma^2`` is rarely below ``delta``, but no direction for ``delta = 1``).
-  An earlier full run used the rate grid ``0.01 ... 1.0``; ``K = 2, delta = 1e-5``
-  then chose the grid's lowest rate 0.01, an optimum possibly beyond the
-  grid's edge, so the grid now extends down to 0.001 for every configuration
-  (decided before any other change). The extended grid confirmed 0.01 as an
-  interior optimum (final cost 2.014, 1.862, 1.798, 1.866 at 0.001 ... 0.03) and
-  the verdict's numbers did not change (0.603 vs 0.736 held-out accuracy).
 
 **(B) pre- vs post-activation.** Ioffe & Szegedy (2015, sections 3.2 and 3.3)
 normalize ``x = W u + b`` *before* the nonlinearity, arguing that for a
@@ -76,7 +70,8 @@ pre-activation BN's, per layer. With Xavier (``U[-1/sqrt(M), 1/sqrt(M)]``,
 ``s_w^2 = 1/(3M)``, ``b = 0``), ``v_l = 1/3`` and post-activation BN saturates
 *less* than pre-activation BN (``E[sigma'] ~ 0.232``).
 
-* prediction (init): the mean ``sigma'`` of the sigmoid inputs per hidden layer
+* init (prediction for post-activation, check for pre-activation, where the
+  normalization forces it): the mean ``sigma'`` of the sigmoid inputs per hidden layer
   (784-100-100-100-10, a batch of 500 Fashion-MNIST examples, training mode),
   for both placements and both inits, within 10% of the formula (the formula
   assumes Gaussian pre-activations and, for post, ``|z_n|^2`` equal to its
@@ -87,20 +82,16 @@ pre-activation BN's, per layer. With Xavier (``U[-1/sqrt(M), 1/sqrt(M)]``,
 * prediction (training, Ioffe & Szegedy's direction): with the ``N(0, 1)``
   init, pre-activation BN reaches a lower training cost than post-activation
   BN after the same SGD budget (each at its best rate of a grid), paired over
-  seeds (``cost_post - cost_pre``, lower end of the 95% t-interval > 0). The
+  seeds (``cost_post - cost_pre``, 95% t-interval above 0). The
   same comparison with Xavier init is recorded as data (the notes' "both work
   well in practice"; the init factors above predict no direction).
 
-Findings beyond the verdicts (data, seed 0 full run): with Xavier init the
-post-activation network reached a *lower* training cost than the
-pre-activation one after 8 epochs (0.293 vs 0.376, both at rate 0.3; held-out
-0.819 vs 0.806): Ioffe & Szegedy's direction holds where the init saturates the
-sigmoids (N(0, 1): 0.768 vs 0.458), not in general; consistent with the
-init factors (post 0.232 > pre 0.207 under Xavier). The pre-activation
-saturated fraction in layer 1 is ~1e-3 against the Gaussian 4.5e-6: the
-pixel-driven pre-activations have heavier tails than a Gaussian, while their
-mean sigma' still agrees to 1%. At ``K = 8``, ``delta = 1`` is slightly worse
-than ``1e-5`` (0.786 vs 0.805).
+How it decides: every claim is registered in ``experiments/claims/bn_placement.py`` with its rule; the
+identities are checks on exact numbers; the training comparisons take the t-interval of paired per-seed
+differences (the same seeds for both arms), one-sided at 0; the init factors the largest relative error over
+the layers, with a bootstrap interval over seeds, at most 10%. The pre-activation init factors are checks
+(the normalization forces them), the post-activation ones predictions. The Xavier training comparison and
+``K = 8`` are recorded as data.
 """
 
 from __future__ import annotations
@@ -111,11 +102,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from experiments._common import figure, save, t_interval, verdict
+from experiments._common import bootstrap_interval, decide, figure, save, seeds, t_interval
 from fnn import activations, backprop, data, initializers, nn, norm, optim
 
-SECTION = "Normalization / Batch normalization"
 SIGMOID = activations.get("sigmoid")
 SATURATED = 0.01  # sigma'(a) below this counts as saturated: |a| > 4.59
 
@@ -409,95 +400,81 @@ def _check_against_fnn(key) -> float:
                      float(jnp.max(jnp.abs(logits - ref)))))
 
 
-def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+def measure(quick: bool, seed: int) -> dict:
+    """The identities, the check against fnn, the delta and placement runs, the init factors."""
     t0 = time.perf_counter()
+    n_seeds = seeds("bn_placement/delta-k2", quick)
     if quick:
-        n_train, n_held, seeds, grid = 400, 500, [seed + i for i in range(3)], (0.03, 0.3, 3.0)
-        ep_a, ep_b, n_sat, sat_seeds = 1, 2, 200, [seed, seed + 1, seed + 2]
+        n_train, n_held, grid, ep_a, ep_b, n_sat = 400, 500, (0.03, 0.3, 3.0), 1, 2, 200
     else:
-        n_train, n_held, seeds, grid = 4000, 5000, [seed + i for i in range(5)], (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-        ep_a, ep_b, n_sat, sat_seeds = 3, 8, 500, [seed + i for i in range(5)]
+        n_train, n_held, grid, ep_a, ep_b, n_sat = 4000, 5000, (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), 3, 8, 500
+    run_seeds = [seed + i for i in range(n_seeds)]
     key = jax.random.key(seed)
     x, y, xh, yh = _load(n_train, n_held)
     with jax.enable_x64(True):
         a = _part_a_identities(seed)
         fnn_diff = _check_against_fnn(jax.random.fold_in(key, 99))
-
-    # (A) training at K = 2 and K = 8 with delta small / large
-    sizes_a = (784, 100, 100, 10)
-    train_a = {}
-    for k in (2, 8):
-        for d in (1e-5, 1.0):
-            train_a[f"K={k}, delta={d:g}"] = _fit(sizes_a, "xavier", "pre", d, k, ep_a, grid, seeds,
-                                                   jax.random.fold_in(key, 1), x, y, xh, yh)
-    # (B) sigmoid inputs at init, and training pre vs post
-    sat = _init_saturation(np.asarray(xh[:n_sat]), 100, 3, sat_seeds, jax.random.fold_in(key, 2))
+    sizes_a = (784, 100, 100, 10)  # (A) training at K = 2 and K = 8 with delta small / large
+    train_a = {f"K={k}, delta={d:g}": _fit(sizes_a, "xavier", "pre", d, k, ep_a, grid, run_seeds,
+                                           jax.random.fold_in(key, 1), x, y, xh, yh)
+               for k in (2, 8) for d in (1e-5, 1.0)}
+    sat = _init_saturation(np.asarray(xh[:n_sat]), 100, 3, run_seeds, jax.random.fold_in(key, 2))  # (B)
     sizes_b = (784, 100, 100, 100, 10)
-    train_b = {}
-    for init in ("normal", "xavier"):
-        for placement in ("pre", "post"):
-            train_b[f"{init}/{placement}"] = _fit(sizes_b, init, placement, 1e-5, 32, ep_b, grid, seeds,
-                                                  jax.random.fold_in(key, 3), x, y, xh, yh)
+    train_b = {f"{init}/{placement}": _fit(sizes_b, init, placement, 1e-5, 32, ep_b, grid, run_seeds,
+                                           jax.random.fold_in(key, 3), x, y, xh, yh)
+               for init in ("normal", "xavier") for placement in ("pre", "post")}
+    return {"setup": {"n_train": n_train, "n_heldout": n_held, "seeds": run_seeds, "sgd_rate_grid": list(grid),
+                      "part_a": {"network": "784-100-100-10 sigmoid, pre-activation BN, Xavier", "epochs": ep_a,
+                                 "batches": [2, 8], "deltas": [1e-5, 1.0]},
+                      "part_b": {"network": "784-100-100-100-10 sigmoid", "epochs": ep_b, "batch": 32,
+                                 "delta": 1e-5, "saturation_batch": n_sat},
+                      "data": "Fashion-MNIST train[:n_train] / validation[:n_heldout], standardized with train "
+                              "statistics"},
+            "identities": a, "fnn_check_max_difference": fnn_diff, "delta_training": train_a,
+            "init_sigmoid_inputs": sat, "placement_training": train_b, "runtime_s": time.perf_counter() - t0}
 
-    vs = []
-    vs.append(verdict(
-        "batch of two: fnn.norm.batch_norm_forward gives a_hat = +-sqrt(s^2/(s^2 + delta)), the sign of a1 - a2 "
-        "and nothing else as delta -> 0 (delta = 1e-8 ... 1, float64)",
-        a["pair_max_abs_error"], 0.0, a["pair_max_abs_error"] <= 1e-12, "max abs error <= 1e-12", SECTION,
-        kind="check"))
-    vs.append(verdict(
-        "spectral norm of d a_hat/d a (jax.jacobian of fnn's batch norm) = delta/(s^2 + delta)^(3/2) for K = 2 and "
-        "1/sqrt(s^2 + delta) for K = 8, over s^2/delta = 1e-4 ... 1e4; its maximum is the bound 1/sqrt(delta)",
-        {"max relative error": a["gain_max_rel_error"], "max gain": a["gain_max"]},
-        {"max relative error": 0.0, "max gain": a["gain_bound"]},
-        a["gain_max_rel_error"] <= 1e-9 and abs(a["gain_max"] / a["gain_bound"] - 1) <= 1e-3,
-        "relative error <= 1e-9; max gain within 0.1% of 1/sqrt(delta) (reached at s^2/delta = 1e-4)", SECTION,
-        kind="check"))
-    vs.append(verdict(
-        "this experiment's pre-activation network (fnn.norm primitives) has fnn.nn.MLP(norm='batch')'s cost, "
-        "BP gradient, running statistics and inference output (float64)",
-        fnn_diff, 0.0, fnn_diff <= 1e-9, "max relative/absolute difference <= 1e-9", SECTION, kind="check"))
-    small, large = train_a["K=2, delta=1e-05"], train_a["K=2, delta=1"]
-    diff = large["heldout_accuracy"] - small["heldout_accuracy"]
+
+def init_factor_error(measured: np.ndarray, predicted) -> float:
+    """Largest over layers of ``|mean over seeds / predicted - 1|``; ``measured`` is (seeds, layers)."""
+    return float(np.max(np.abs(np.asarray(measured).mean(axis=0) / np.asarray(predicted) - 1)))
+
+
+def decide_all(out: dict, quick: bool) -> list[dict]:
+    """Every registered claim decided by its registered rule."""
+    a = out["identities"]
+    vs = [decide("bn_placement/pair-identity", a["pair_max_abs_error"], quick=quick),
+          decide("bn_placement/jacobian-gain", a["gain_max_rel_error"], quick=quick),
+          decide("bn_placement/jacobian-gain-bound", abs(a["gain_max"] / a["gain_bound"] - 1), quick=quick,
+                 detail={"max_gain": a["gain_max"], "bound": a["gain_bound"]}),
+          decide("bn_placement/matches-fnn", out["fnn_check_max_difference"], quick=quick)]
+    small, large = out["delta_training"]["K=2, delta=1e-05"], out["delta_training"]["K=2, delta=1"]
+    diff = np.asarray(large["heldout_accuracy"]) - np.asarray(small["heldout_accuracy"])
     m, lo, hi = t_interval(diff)
-    vs.append(verdict(
-        "batch of two: with delta = 1e-5 the BN outputs are +-1 and the gradient to the weights below is "
-        "delta/(h^2 + delta)^(3/2) ~ 0 except at near-ties; with delta = 1 (order of the pre-activation variance) it carries "
-        "|h| and passes gradient, so SGD reaches a higher held-out accuracy (inference mode)",
-        m, "> 0", lo > 0, "lower end of the 95% t-interval of acc(delta=1) - acc(delta=1e-5), paired seeds, > 0",
-        SECTION, kind="prediction", interval=(lo, hi), n_seeds=len(seeds)))
+    vs.append(decide("bn_placement/delta-k2", m, quick=quick, interval=(lo, hi), n=diff.size,
+                     detail={"rates": [small["rate"], large["rate"]], "per_seed": diff}))
     for init in ("normal", "xavier"):
         for placement in ("pre", "post"):
-            r = sat[f"{init}/{placement}"]
-            meas = r["measured"].mean(axis=0)
-            rel = np.abs(meas / np.array(r["predicted"]) - 1)
-            ivs = [t_interval(r["measured"][:, l]) for l in range(meas.size)]
-            worst = int(np.argmax(rel))
-            vs.append(verdict(
-                f"init {'N(0, 1)' if init == 'normal' else 'Xavier'}, {placement}-activation BN: mean sigmoid "
-                f"derivative of each hidden layer's sigmoid inputs at initialization = E[sigma'(u)], u ~ N(0, v_l) "
-                f"(v = {', '.join(f'{v:.3g}' for v in r['variance'])})",
-                [float(v) for v in meas], [round(p, 4) for p in r["predicted"]], bool(np.all(rel <= 0.10)),
-                f"relative error <= 10% in every layer (worst: layer {worst + 1}, {rel[worst]:.1%})", SECTION,
-                kind="prediction", interval=(ivs[worst][1], ivs[worst][2]), n_seeds=len(sat_seeds)))
-    pre, post = train_b["normal/pre"], train_b["normal/post"]
-    diff_b = post["final_cost"] - pre["final_cost"]
+            r = out["init_sigmoid_inputs"][f"{init}/{placement}"]
+            meas = np.asarray(r["measured"], np.float64)  # (seeds, layers)
+            idx = np.arange(meas.shape[0])
+            value, lo, hi = bootstrap_interval(idx, lambda i, meas=meas, r=r: init_factor_error(meas[i.astype(int)],
+                                                                                                r["predicted"]))
+            vs.append(decide(f"bn_placement/sigma-deriv-{init}-{placement}", value, quick=quick, interval=(lo, hi),
+                             n=meas.shape[0], detail={"measured_per_layer": meas.mean(axis=0),
+                                                      "predicted_per_layer": r["predicted"],
+                                                      "variance_per_layer": r["variance"]}))
+    pre, post = out["placement_training"]["normal/pre"], out["placement_training"]["normal/post"]
+    diff_b = np.asarray(post["final_cost"]) - np.asarray(pre["final_cost"])
     m, lo, hi = t_interval(diff_b)
-    vs.append(verdict(
-        "init N(0, 1): pre-activation BN keeps the sigmoids unsaturated (E sigma' = 0.21 vs ~0.04 post), so after the "
-        "same SGD budget it reaches a lower training cost than post-activation BN (Ioffe & Szegedy 2015, sec. 3.2-3.3)",
-        m, "> 0", lo > 0, "lower end of the 95% t-interval of cost(post) - cost(pre), final epoch, paired seeds, > 0",
-        SECTION, kind="prediction", interval=(lo, hi), n_seeds=len(seeds)))
+    vs.append(decide("bn_placement/placement-normal", m, quick=quick, interval=(lo, hi), n=diff_b.size,
+                     detail={"rates": {"pre": pre["rate"], "post": post["rate"]}, "per_seed": diff_b}))
+    return vs
 
-    out = {"setup": {"n_train": n_train, "n_heldout": n_held, "seeds": seeds, "sgd_rate_grid": list(grid),
-                     "part_a": {"network": "784-100-100-10 sigmoid, pre-activation BN, Xavier", "epochs": ep_a,
-                                "batches": [2, 8], "deltas": [1e-5, 1.0]},
-                     "part_b": {"network": "784-100-100-100-10 sigmoid", "epochs": ep_b, "batch": 32, "delta": 1e-5,
-                                "saturation_batch": n_sat},
-                     "data": "Fashion-MNIST train[:n_train] / validation[:n_heldout], standardized with train statistics"},
-           "identities": a, "fnn_check_max_difference": fnn_diff, "delta_training": train_a,
-           "init_sigmoid_inputs": sat, "placement_training": train_b, "runtime_s": time.perf_counter() - t0}
-    return save("bn_placement", seed=seed, quick=quick, verdicts=vs, data=out, fig=_figure(out), out_dir=out_dir,
+
+def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+    out = measure(quick, seed)
+    return save("bn_placement", seed=seed, quick=quick, verdicts=decide_all(out, quick), data=out,
+                fig=_figure(out), out_dir=out_dir,
                 title="Batch norm: delta at small batches, pre- vs post-activation (notes, Batch normalization)")
 
 
@@ -509,44 +486,8 @@ def _band(ax, curves, color, label, ls="-"):
     ax.fill_between(e, st[:, 1], st[:, 2], color=color, alpha=0.2, lw=0)
 
 
-def _figure(out: dict):
-    fig, axes = figure(3, 2, width=5.0, height=3.9)
-    (a, b, c), (d, e, f) = axes
-    idn = out["identities"]
-    r = np.asarray(idn["gain_ratios"])
-    dl = idn["gain_delta"]
-    a.semilogx(r, np.sqrt(r / (r + 1)), "k-", label="theory: sqrt(s²/(s²+δ))")
-    hs = np.sqrt(r * dl)
-    meas = [float(norm.batch_norm_forward(jnp.array([[h], [-h]]), jnp.ones(1), jnp.zeros(1),
-                                          norm.batch_norm_state(1), train=True, eps=dl).out[0, 0]) for h in hs]
-    a.semilogx(r, meas, "o", color="tab:blue", mfc="none", label="measured: fnn batch norm")
-    a.set(xlabel="batch variance / δ  (s²/δ)", ylabel="|â| for a batch of two",
-          title="(a) K = 2: â = ±sqrt(s²/(s²+δ))")
-    a.legend(fontsize=7)
-    for k, col in (("2", "tab:red"), ("8", "tab:blue")):
-        g = idn["gains"][k]
-        b.loglog(r, np.asarray(g["theory"]) * math.sqrt(dl), "-", color=col, label=f"theory K = {k}")
-        b.loglog(r, np.asarray(g["measured"]) * math.sqrt(dl), "o", color=col, mfc="none", ms=4,
-                 label=f"measured K = {k} (jax.jacobian)")
-    b.axhline(1.0, color="k", ls=":", lw=1, label="bound 1/sqrt(δ)")
-    b.set(xlabel="batch variance / δ  (s²/δ)", ylabel="||dâ/da|| · sqrt(δ)",
-          title="(b) gain of batch norm's Jacobian")
-    b.legend(fontsize=7)
-    colors = {"K=2, delta=1e-05": "tab:red", "K=2, delta=1": "tab:orange", "K=8, delta=1e-05": "tab:blue",
-              "K=8, delta=1": "tab:cyan"}
-    names = list(out["delta_training"])
-    for i, (name, res) in enumerate(out["delta_training"].items()):
-        acc = np.asarray(res["heldout_accuracy"], np.float64)
-        m, lo, hi = t_interval(acc)
-        c.bar(i, m, color=colors[name], alpha=0.6)
-        c.errorbar(i, m, yerr=[[m - lo], [hi - m]], color="k", capsize=4)
-        c.plot(np.full(acc.size, i), acc, "k.", ms=4)
-    c.set_xticks(range(len(names)), [n.replace(", ", "\n").replace("delta", "δ") + f"\nη={out['delta_training'][n]['rate']:g}"
-                                     for n in names], fontsize=7)
-    c.set(ylabel="held-out accuracy (inference mode)",
-          title=f"(c) SGD, {out['setup']['part_a']['epochs']} epochs: mean, 95% t-interval, seeds")
-    lo_ = min(float(np.min(r_["heldout_accuracy"])) for r_ in out["delta_training"].values())
-    c.set_ylim(max(0.0, lo_ - 0.05), 1.0)
+def _placement_panels(d, e, f, out: dict) -> None:
+    """Panels (d)-(f): the init factors against their formula, and the placement training curves."""
     sat = out["init_sigmoid_inputs"]
     style = {"normal/pre": ("tab:blue", "-"), "normal/post": ("tab:red", "-"),
              "xavier/pre": ("tab:blue", "--"), "xavier/post": ("tab:red", "--")}
@@ -562,7 +503,7 @@ def _figure(out: dict):
     d.plot([], [], "kx", ms=8, mew=2, label="theory E[σ'(u)], u ~ N(0, v_l)")
     d.set(xlabel="hidden layer l", ylabel="mean σ'(sigmoid input) at init", xticks=[1, 2, 3], ylim=(0, 0.27),
           title="(d) sigmoid-derivative factor at initialization")
-    d.legend(fontsize=6.5, loc="center right", title="pre-act.: both inits coincide", title_fontsize=6.5)
+    d.legend(fontsize=8, loc="center right", title="pre-act.: both inits coincide", title_fontsize=8)
     for ax, init in ((e, "normal"), (f, "xavier")):
         for placement, col in (("pre", "tab:blue"), ("post", "tab:red")):
             res = out["placement_training"][f"{init}/{placement}"]
@@ -571,6 +512,48 @@ def _figure(out: dict):
         ax.set(xlabel="epoch", ylabel="mean mini-batch training cost",
                title=f"({'e' if init == 'normal' else 'f'}) init {'N(0, 1)' if init == 'normal' else 'Xavier'}: "
                      f"mean, 95% t-band, {len(out['setup']['seeds'])} seeds")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _figure(out: dict):
+    fig, axes = figure(3, 2, width=5.0, height=3.9)
+    (a, b, c), (d, e, f) = axes
+    idn = out["identities"]
+    r = np.asarray(idn["gain_ratios"])
+    dl = idn["gain_delta"]
+    a.semilogx(r, np.sqrt(r / (r + 1)), "k-", label="theory: sqrt(s²/(s²+δ))")
+    hs = np.sqrt(r * dl)
+    meas = [float(norm.batch_norm_forward(jnp.array([[h], [-h]]), jnp.ones(1), jnp.zeros(1),
+                                          norm.batch_norm_state(1), train=True, eps=dl).out[0, 0]) for h in hs]
+    a.semilogx(r, meas, "o", color="tab:blue", mfc="none", label="measured: fnn batch norm")
+    a.set(xlabel="batch variance / δ  (s²/δ)", ylabel="|â| for a batch of two",
+          title="(a) K = 2: â = ±sqrt(s²/(s²+δ))")
+    a.legend(fontsize=8)
+    for k, col in (("2", "tab:red"), ("8", "tab:blue")):
+        g = idn["gains"][k]
+        b.loglog(r, np.asarray(g["theory"]) * math.sqrt(dl), "-", color=col, label=f"theory K = {k}")
+        b.loglog(r, np.asarray(g["measured"]) * math.sqrt(dl), "o", color=col, mfc="none", ms=4,
+                 label=f"measured K = {k} (jax.jacobian)")
+    b.axhline(1.0, color="k", ls=":", lw=1, label="bound 1/sqrt(δ)")
+    b.set(xlabel="batch variance / δ  (s²/δ)", ylabel="||dâ/da|| · sqrt(δ)",
+          title="(b) gain of batch norm's Jacobian")
+    b.legend(fontsize=8)
+    colors = {"K=2, delta=1e-05": "tab:red", "K=2, delta=1": "tab:orange", "K=8, delta=1e-05": "tab:blue",
+              "K=8, delta=1": "tab:cyan"}
+    names = list(out["delta_training"])
+    for i, (name, res) in enumerate(out["delta_training"].items()):
+        acc = np.asarray(res["heldout_accuracy"], np.float64)
+        m, lo, hi = t_interval(acc)
+        c.bar(i, m, color=colors[name], alpha=0.6)
+        c.errorbar(i, m, yerr=[[m - lo], [hi - m]], color="k", capsize=4)
+        c.plot(np.full(acc.size, i), acc, "k.", ms=4)
+    c.set_xticks(range(len(names)), [n.replace(", ", "\n").replace("delta", "δ") + f"\nη={out['delta_training'][n]['rate']:g}"
+                                     for n in names], fontsize=8)
+    c.set(ylabel="held-out accuracy (inference mode)",
+          title=f"(c) SGD, K = 2 and 8, epochs: {out['setup']['part_a']['epochs']}; mean, 95% t-interval, seeds")
+    lo_ = min(float(np.min(r_["heldout_accuracy"])) for r_ in out["delta_training"].values())
+    c.set_ylim(max(0.0, lo_ - 0.05), 1.0)
+    _placement_panels(d, e, f, out)
     fig.tight_layout()
     return fig

@@ -23,6 +23,11 @@ stable/optimal rates, iteration counts) and :func:`fnn.optim.gd`.
 
 Everything runs in float64 (inside ``jax.enable_x64``), so the comparisons
 are limited by the theory, not by float32 round-off.
+
+How it decides (``experiments/claims/gd_convergence.py``): every claim is a
+check, an identity of ``(1 - eta lambda_i)^T`` or linear stability at a
+minimum, decided on one deterministic number against a bound (relative errors
+of 1e-10..1e-3, counts, positions in grid steps).
 """
 
 from __future__ import annotations
@@ -31,10 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import figure, save, verdict
+from experiments._common import decide, figure, save
 from fnn import analysis, backprop, data, nn, optim
-
-SECTION = "Convergence"
 
 
 def _gd_run(E, w0: jax.Array, eta: float, steps: int) -> jax.Array:
@@ -102,30 +105,32 @@ def _rotated_quadratic(lam: np.ndarray, rng: np.random.Generator):
 
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     with jax.enable_x64(True):
-        return _run(quick, seed, out_dir)
+        rng = np.random.default_rng(seed)
+        m = {"a": _measure_components(rng, quick)}  # in this order: (a), (b) and (c) share rng's stream
+        m["b"] = _measure_sweep(m["a"], quick)
+        m["c"] = _measure_counts(rng, quick)
+        m["d"] = _measure_mlp(seed, quick)
+        verdicts = _decide(m, quick)
+        fig = _figure(m)
+    data_out = {
+        "a": {k: m["a"][k] for k in ("eigenvalues", "eta", "alpha", "predicted", "max_error")},
+        "b": {k: m["b"][k] for k in ("x_grid", "top_factor_first_step", "top_factor_T", "predicted_factor",
+                                     "x_grid_offset", "top_ratio_offset", "stable_rate", "bracket", "rates")},
+        "c": {k: m["c"][k] for k in ("kappa", "measured", "predicted", "minimax_predicted", "tol", "slope")},
+        "d": {k: m["d"][k] for k in ("lambda_min", "lambda_max", "lambda_max_lanczos", "lambda_min_lanczos",
+                                     "grad_norm_at_min", "eta_over_stable", "max_top_offset_ratio", "num_params")},
+    }
+    return save("gd_convergence", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
+                title="Convergence of gradient descent on quadratic errors (notes, Convergence)")
 
 
-def _run(quick: bool, seed: int, out_dir) -> dict:
-    rng = np.random.default_rng(seed)
-    verdicts, data_out = [], {}
-
-    # ---- (a) eigen-components follow (1 - eta lambda_i)^T ----------------------------
+def _measure_components(rng: np.random.Generator, quick: bool) -> dict:
+    """(a) A rotated quadratic: its spectrum by jax.hessian, GD's eigen-components against (1 - eta lambda_i)^T."""
     lam = np.array([0.1, 0.4, 1.0, 2.5, 4.0])
     H, w_star = _rotated_quadratic(lam, rng)
     E = analysis.quadratic(H, w_star)
     w0 = w_star + jnp.asarray(rng.normal(size=lam.size))
     spec = np.asarray(analysis.hessian_spectrum(E, w0))
-    spec_err = float(np.max(np.abs(spec - lam) / lam))
-    verdicts.append(
-        verdict(
-            "analysis.hessian_spectrum (jax.hessian) recovers the chosen eigenvalues of H",
-            spec_err,
-            0.0,
-            spec_err <= 1e-10,
-            "max relative error <= 1e-10",
-            SECTION, kind="check"
-        )
-    )
     _, U = np.linalg.eigh(np.asarray(analysis.hessian(E, w0)))
     U = jnp.asarray(U)
     eta_a = 0.4  # eta * lambda_max = 1.6: the top component oscillates, |1 - 1.6| = 0.6
@@ -133,111 +138,50 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
     ws = _gd_run(E, w0, eta_a, T_a)
     alpha = np.asarray((ws - w_star[None, :]) @ U)  # (T+1, n): alpha_i(t) = u_i^T (w_t - w*)
     pred = np.asarray(analysis.predicted_components(spec, eta_a, alpha[0], T_a))
-    comp_err = float(np.max(np.abs(alpha - pred) / np.abs(alpha[0])[None, :]))
-    verdicts.append(
-        verdict(
-            "each eigen-component of GD follows alpha_i(T) = (1 - eta lambda_i)^T alpha_i(0)",
-            comp_err,
-            0.0,
-            comp_err <= 1e-9,
-            "max_t,i |measured - predicted| / |alpha_i(0)| <= 1e-9 (float64)",
-            SECTION, kind="check"
-        )
-    )
-    data_out["a"] = {"eigenvalues": lam, "eta": eta_a, "alpha": alpha, "predicted": pred, "max_error": comp_err}
+    return {"eigenvalues": lam, "spectrum": spec, "spec_err": float(np.max(np.abs(spec - lam) / lam)),
+            "E": E, "w0": w0, "w_star": w_star, "U": U, "eta": eta_a, "T": T_a, "alpha": alpha, "predicted": pred,
+            "max_error": float(np.max(np.abs(alpha - pred) / np.abs(alpha[0])[None, :]))}
 
-    # ---- (b) sweep of eta ---------------------------------------------------------------
-    lmax, lmin = float(lam.max()), float(lam.min())
-    kappa = lmax / lmin
+
+def _measure_sweep(a: dict, quick: bool) -> dict:
+    """(b) A sweep of eta on the quadratic of (a): top-direction factors, the divergence bracket, linear rates."""
+    E, w0, w_star, U, spec, lam = a["E"], a["w0"], a["w_star"], a["U"], a["spectrum"], a["eigenvalues"]
+    lmax = float(lam.max())
     T_b = 100 if quick else 200
-    a_top0 = float(alpha[0, -1])
+    a_top0 = float(a["alpha"][0, -1])
     # Grid 1 includes eta lambda_max = 1 exactly; grid 2 is offset by half a step to bracket 2.
     x1 = np.arange(1, 121) * 0.02
     x2 = np.arange(0, 120) * 0.02 + 0.01
-    w_T1 = _gd_sweep(E, w0, x1 / lmax, T_b)
-    w_T2 = _gd_sweep(E, w0, x2 / lmax, T_b)
-    top1 = np.abs(np.asarray((w_T1 - w_star[None, :]) @ U[:, -1])) / abs(a_top0)
-    top2 = np.abs(np.asarray((w_T2 - w_star[None, :]) @ U[:, -1])) / abs(a_top0)
-    # Per-step factor of the top component measured on the first step, |alpha_1 / alpha_0|
-    # (after many steps a component near eta lambda_max = 1 sits at the float64 round-off floor).
-    w_11 = _gd_sweep(E, w0, x1 / lmax, 1)
-    factor1 = np.abs(np.asarray((w_11 - w_star[None, :]) @ U[:, -1])) / abs(a_top0)
+
+    def top(w):
+        return np.abs(np.asarray((w - w_star[None, :]) @ U[:, -1])) / abs(a_top0)
+
+    top1, top2 = top(_gd_sweep(E, w0, x1 / lmax, T_b)), top(_gd_sweep(E, w0, x2 / lmax, T_b))
+    # Per-step factor of the top component on the first step, |alpha_1 / alpha_0| (after many steps a
+    # component near eta lambda_max = 1 sits at the float64 round-off floor) ...
+    factor1 = top(_gd_sweep(E, w0, x1 / lmax, 1))
     pred_factor1 = np.abs(1 - x1)
     # ... and over T steps, (|alpha_T| / |alpha_0|)^(1/T), where the prediction is above the floor.
     valid = (pred_factor1**T_b > 1e-10) & (x1 < 2.0)
     with np.errstate(divide="ignore", over="ignore"):
         factorT = top1 ** (1.0 / T_b)
     diverged = (top2 > 1.0) | ~np.isfinite(top2)
-    last_ok = float(x2[~diverged].max()) / lmax
-    first_bad = float(x2[diverged].min()) / lmax
-    eta_stable = float(analysis.stable_rate(spec))
-    measured_boundary = 0.5 * (last_ok + first_bad)
-    verdicts.append(
-        verdict(
-            "GD diverges past eta = 2/lambda_max (measured: boundary between the largest converging "
-            "and the smallest diverging rate of the sweep)",
-            measured_boundary,
-            eta_stable,
-            last_ok < eta_stable < first_bad,
-            f"2/lambda_max within the bracket [{last_ok:.4f}, {first_bad:.4f}] (grid step {0.02 / lmax:.4f})",
-            SECTION, kind="check"
-        )
-    )
-    eta_best = float(x1[int(np.argmin(factor1))]) / lmax
-    eta_top = float(analysis.optimal_rate(spec, "top"))
-    verdicts.append(
-        verdict(
-            "the top direction contracts fastest at eta = 1/lambda_max (factor 0: one step)",
-            eta_best,
-            eta_top,
-            abs(eta_best - eta_top) <= 0.5 * 0.02 / lmax and float(factor1.min()) <= 1e-6,
-            f"argmin of the measured one-step factor |alpha_1/alpha_0| within half a grid step ({0.01 / lmax:.4f}) "
-            f"of 1/lambda_max and min factor <= 1e-6 (measured {float(factor1.min()):.2e})",
-            SECTION, kind="check"
-        )
-    )
-    fac_err = float(np.max(np.abs(factorT[valid] - pred_factor1[valid])))
-    verdicts.append(
-        verdict(
-            f"measured top-direction factor over the sweep, (|alpha_T|/|alpha_0|)^(1/T) with T = {T_b}, equals |1 - eta lambda_max|",
-            fac_err,
-            0.0,
-            fac_err <= 1e-6,
-            "max abs difference <= 1e-6 over the converging rates whose |1 - eta lambda_max|^T > 1e-10 (above round-off)",
-            SECTION, kind="check"
-        )
-    )
-
-    # Overall linear rate: ||e_T|| / ||e_{T-1}|| at large T.
-    T_r = 300 if quick else 600
+    T_r = 300 if quick else 600  # overall linear rate: ||e_T|| / ||e_{T-1}|| at large T
     rates = {}
-    for name, eta in (("top", eta_top), ("minimax", float(analysis.optimal_rate(spec, "minimax")))):
-        ws_r = _gd_run(E, w0, eta, T_r)
-        e = np.linalg.norm(np.asarray(ws_r - w_star[None, :]), axis=1)
-        rates[name] = {"eta": eta, "measured": float(e[-1] / e[-2]), "predicted": float(analysis.gd_convergence_rate(spec, eta)), "error_norm": e}
-    for name, expr, notes_form in (
-        ("top", "1 - lambda_min/lambda_max", f"{1 - 1 / kappa:.6f}"),
-        ("minimax", "(kappa-1)/(kappa+1) ~ 1 - 2 lambda_min/lambda_max", f"{(kappa - 1) / (kappa + 1):.6f}"),
-    ):
-        m, p = rates[name]["measured"], rates[name]["predicted"]
-        label = "1/lambda_max" if name == "top" else "2/(lambda_min+lambda_max)"
-        verdicts.append(
-            verdict(
-                f"overall linear rate of GD at eta = {label} is {expr} (= {notes_form}, kappa = {kappa:g})",
-                m,
-                p,
-                abs(m - p) <= 1e-3 * p,
-                "relative error <= 0.1% (||e_T||/||e_{T-1}|| at large T)",
-                SECTION, kind="check"
-            )
-        )
-    data_out["b"] = {
-        "x_grid": x1, "top_factor_first_step": factor1, "top_factor_T": factorT, "predicted_factor": pred_factor1,
-        "x_grid_offset": x2, "top_ratio_offset": top2, "stable_rate": eta_stable,
-        "bracket": [last_ok, first_bad], "rates": rates,
-    }
+    for name, eta in (("top", float(analysis.optimal_rate(spec, "top"))),
+                      ("minimax", float(analysis.optimal_rate(spec, "minimax")))):
+        e = np.linalg.norm(np.asarray(_gd_run(E, w0, eta, T_r) - w_star[None, :]), axis=1)
+        rates[name] = {"eta": eta, "measured": float(e[-1] / e[-2]),
+                       "predicted": float(analysis.gd_convergence_rate(spec, eta)), "error_norm": e}
+    return {"x_grid": x1, "top_factor_first_step": factor1, "top_factor_T": factorT, "predicted_factor": pred_factor1,
+            "valid": valid, "T": T_b, "x_grid_offset": x2, "top_ratio_offset": top2,
+            "stable_rate": float(analysis.stable_rate(spec)), "eta_top": float(analysis.optimal_rate(spec, "top")),
+            "bracket": [float(x2[~diverged].max()) / lmax, float(x2[diverged].min()) / lmax], "rates": rates,
+            "grid_step": 0.02 / lmax, "lambda_max": lmax}
 
-    # ---- (c) iterations to tolerance vs condition number ------------------------------
+
+def _measure_counts(rng: np.random.Generator, quick: bool) -> dict:
+    """(c) Iterations to tolerance against the condition number at eta = 1/lambda_max."""
     kappas = np.logspace(1, 3, 5 if quick else 9)
     tol = 1e-6
     measured_T, predicted_T, minimax_T = [], [], []
@@ -251,60 +195,57 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
         eta = float(analysis.optimal_rate(lam_c, "top"))
         measured_T.append(_steps_to_tol(Ec, Uc, ws_c, w0c, eta, tol, cap=10**6))
         predicted_T.append(float(analysis.iterations_to_tolerance(lam_c, eta, tol)))
-        minimax_T.append(float(analysis.iterations_to_tolerance(lam_c, float(analysis.optimal_rate(lam_c, "minimax")), tol)))
-    measured_T, predicted_T = np.asarray(measured_T, float), np.asarray(predicted_T)
-    count_err = float(np.max(np.abs(measured_T - predicted_T)))
-    verdicts.append(
-        verdict(
-            "measured iterations to tolerance equal analysis.iterations_to_tolerance (eta = 1/lambda_max, tol = 1e-6)",
-            count_err,
-            0.0,
-            count_err <= 1,
-            "max |measured - predicted| <= 1 step over all kappa",
-            SECTION, kind="check"
-        )
-    )
-    slope = float(np.polyfit(np.log(kappas), np.log(measured_T), 1)[0])
-    verdicts.append(
-        verdict(
-            "iterations to tolerance grow in proportion to the condition number (log-log slope vs kappa)",
-            slope,
-            1.0,
-            abs(slope - 1.0) <= 0.05,
-            "|slope - 1| <= 0.05 (exact counts ceil(ln tol / ln(1 - 1/kappa)) bend by ~1% at kappa = 10)",
-            SECTION, kind="check"
-        )
-    )
-    data_out["c"] = {"kappa": kappas, "measured": measured_T, "predicted": predicted_T, "minimax_predicted": minimax_T, "tol": tol, "slope": slope}
+        minimax_T.append(float(analysis.iterations_to_tolerance(lam_c, float(analysis.optimal_rate(lam_c, "minimax")),
+                                                                tol)))
+    measured_T = np.asarray(measured_T, float)
+    return {"kappa": kappas, "measured": measured_T, "predicted": np.asarray(predicted_T),
+            "minimax_predicted": minimax_T, "tol": tol,
+            "slope": float(np.polyfit(np.log(kappas), np.log(measured_T), 1)[0])}
 
-    # ---- (d) a real network near a minimum -------------------------------------------------
+
+def _measure_mlp(seed: int, quick: bool) -> dict:
+    """(d) A 1-8-1 tanh MLP trained to a minimum: lambda_max two ways; GD's stability around the minimum."""
     net = nn.MLP((1, 8, 1), hidden="tanh", output="linear")
     key = jax.random.key(seed)
     x, y = data.regression(jax.random.fold_in(key, 1), 64, "sine", noise=0.05)
     x, y = x.astype(jnp.float64), y.astype(jnp.float64)
-    params0 = net.init(jax.random.fold_in(key, 2), jnp.float64)
-    flat0, unravel = jax.flatten_util.ravel_pytree(params0)
+    flat0, unravel = jax.flatten_util.ravel_pytree(net.init(jax.random.fold_in(key, 2), jnp.float64))
     f = lambda w: backprop.loss(net, "quadratic", unravel(w), x, y)  # noqa: E731
-    # Train to a minimum: Adam, then plain GD polishing at a safe rate.
-    opt = optim.adam(0.01)
     g = jax.jit(jax.grad(f))
+    w_min = _minimize(f, g, flat0, quick)
+    lo, hi = analysis.extreme_eigenvalues(f, w_min, method="dense")
+    lo_l, hi_l = analysis.extreme_eigenvalues(f, w_min, jax.random.fold_in(key, 3), num_iters=20, method="lanczos")
+    # Perturb along the top eigenvector u_max of the loss Hessian, run GD; the largest component
+    # u_max^T (w_t - w*) over the run vs at the start (1e-4). (The flat directions of an
+    # over-parameterized net neither contract nor grow, so the full distance says little.)
+    _, U_net = np.linalg.eigh(np.asarray(analysis.hessian(f, w_min)))
+    u_max = jnp.asarray(U_net[:, -1])
+    h = 0.01 if quick else 0.005
+    xs = np.round(np.arange(0.9 + h / 2, 1.1, h), 5)  # offset: eta = 2/lambda_max itself is not on the grid
+    offset = lambda w: jnp.abs(jnp.vdot(w - w_min, u_max))  # noqa: E731
+    _, max_off = _gd_sweep(f, w_min + 1e-4 * u_max, xs * 2.0 / float(hi), 1000 if quick else 2000, observe=offset)
+    dist = np.asarray(max_off) / 1e-4
+    return {"lambda_min": float(lo), "lambda_max": float(hi), "lambda_max_lanczos": float(hi_l),
+            "lambda_min_lanczos": float(lo_l), "grad_norm_at_min": float(jnp.linalg.norm(g(w_min))),
+            "eta_over_stable": xs, "max_top_offset_ratio": np.where(np.isfinite(dist), dist, np.inf),
+            "num_params": net.num_params()}
 
-    n_adam = 3000 if quick else 6000
+
+def _minimize(f, g, w, quick: bool):
+    """Adam to a minimum, then GD at 1/lambda_max to polish it to high accuracy."""
+    opt = optim.adam(0.01)
 
     @jax.jit
-    def train(w):
-        def adam_body(c, _):
+    def adam(w):
+        def body(c, _):
             w, s = c
             u, s = opt.update(g(w), s, w)
             return (optim.apply_updates(w, u), s), None
 
-        (w, _), _ = jax.lax.scan(adam_body, (w, opt.init(w)), None, length=n_adam)
-        return w
+        return jax.lax.scan(body, (w, opt.init(w)), None, length=3000 if quick else 6000)[0][0]
 
-    w_min = train(flat0)
-    lo, hi = analysis.extreme_eigenvalues(f, w_min, method="dense")
-    # Polish with GD at 1/lambda_max so the start is at the minimum to high accuracy.
-    gd_pol = optim.gd(float(1.0 / hi))
+    w = adam(w)
+    gd_pol = optim.gd(float(1.0 / analysis.extreme_eigenvalues(f, w, method="dense")[1]))
 
     @jax.jit
     def polish(w):
@@ -315,103 +256,82 @@ def _run(quick: bool, seed: int, out_dir) -> dict:
 
         return jax.lax.scan(body, (w, gd_pol.init(w)), None, length=20000 if quick else 50000)[0][0]
 
-    w_min = polish(w_min)
-    grad_norm = float(jnp.linalg.norm(g(w_min)))
-    lo, hi = analysis.extreme_eigenvalues(f, w_min, method="dense")
-    lo_l, hi_l = analysis.extreme_eigenvalues(f, w_min, jax.random.fold_in(key, 3), num_iters=20, method="lanczos")
-    lanczos_err = abs(float(hi_l) - float(hi)) / float(hi)
-    verdicts.append(
-        verdict(
-            "lambda_max of an MLP loss Hessian: Lanczos (20 Hessian-vector products) equals the dense jax.hessian value",
-            float(hi_l),
-            float(hi),
-            lanczos_err <= 1e-6,
-            "relative error <= 1e-6",
-            SECTION, kind="check"
-        )
-    )
-    eta_c = 2.0 / float(hi)
-    # Perturb along the top eigenvector u_max of the loss Hessian, run GD; the component
-    # u_max^T (w_T - w*) after T steps vs at the start (1e-4). (The flat directions of an
-    # over-parameterized net neither contract nor grow, so the full distance says little.)
-    _, U_net = np.linalg.eigh(np.asarray(analysis.hessian(f, w_min)))
-    u_max = jnp.asarray(U_net[:, -1])
-    start = w_min + 1e-4 * u_max
-    h = 0.01 if quick else 0.005
-    xs = np.round(np.arange(0.9 + h / 2, 1.1, h), 5)  # offset: eta = 2/lambda_max itself is not on the grid
-    offset = lambda w: jnp.abs(jnp.vdot(w - w_min, u_max))  # noqa: E731
-    _, max_off = _gd_sweep(f, start, xs * eta_c, 1000 if quick else 2000, observe=offset)
-    dist = np.asarray(max_off) / 1e-4
-    dist = np.where(np.isfinite(dist), dist, np.inf)
-    left = dist > 1.0
-    step = float(xs[1] - xs[0])
-    mlp_ok = (not left[xs < 1.0].any()) and bool(left[xs > 1.0].all())
-    first_left = float(xs[left].min()) if left.any() else float("nan")
-    verdicts.append(
-        verdict(
-            "an MLP at a minimum (loss Hessian by analysis): GD stays for eta < 2/lambda_max and leaves beyond "
-            "(measured: smallest eta / (2/lambda_max) of the sweep whose distance grew)",
-            first_left,
-            1.0,
-            mlp_ok,
-            f"max over steps 1..T of the top-direction offset |u_max^T (w_t - w*)| < its start for every "
-            f"eta < 2/lambda_max, > its start for every eta > 2/lambda_max (grid step {step})",
-            SECTION, kind="prediction"
-        )
-    )
-    data_out["d"] = {
-        "lambda_min": float(lo), "lambda_max": float(hi), "lambda_max_lanczos": float(hi_l),
-        "lambda_min_lanczos": float(lo_l), "grad_norm_at_min": grad_norm, "eta_over_stable": xs, "max_top_offset_ratio": dist,
-        "num_params": net.num_params(),
-    }
+    return polish(w)
 
-    # ---- figure -------------------------------------------------------------------------
+
+def _decide(m: dict, quick: bool) -> list[dict]:
+    a, b, c, d = m["a"], m["b"], m["c"], m["d"]
+    (last_ok, first_bad), factor1 = b["bracket"], b["top_factor_first_step"]
+    eta_best = float(b["x_grid"][int(np.argmin(factor1))]) / b["lambda_max"]
+    valid = b["valid"]
+    rates = b["rates"]
+    xs, dist = d["eta_over_stable"], d["max_top_offset_ratio"]
+    left = dist > 1.0
+    wrong = int(np.sum(left[xs < 1.0])) + int(np.sum(~left[xs > 1.0]))
+    return [
+        decide("gd_convergence/hessian-spectrum", a["spec_err"], quick=quick),
+        decide("gd_convergence/eigen-components", a["max_error"], quick=quick),
+        decide("gd_convergence/divergence-boundary", (b["stable_rate"] - last_ok) / (first_bad - last_ok),
+               quick=quick, detail={"bracket": b["bracket"], "stable_rate": b["stable_rate"]}),
+        decide("gd_convergence/fastest-at-inverse-lambda-max", abs(eta_best - b["eta_top"]) / b["grid_step"],
+               quick=quick, detail={"argmin": eta_best, "one_over_lambda_max": b["eta_top"]}),
+        decide("gd_convergence/one-step-factor-zero", float(factor1.min()), quick=quick),
+        decide("gd_convergence/top-factor-over-sweep",
+               float(np.max(np.abs(b["top_factor_T"][valid] - b["predicted_factor"][valid]))), quick=quick),
+        *(decide(f"gd_convergence/rate-at-{slug}", abs(rates[k]["measured"] - rates[k]["predicted"])
+                 / rates[k]["predicted"], quick=quick,
+                 detail={"measured": rates[k]["measured"], "predicted": rates[k]["predicted"]})
+          for slug, k in (("inverse-lambda-max", "top"), ("minimax", "minimax"))),
+        decide("gd_convergence/iterations-to-tolerance", float(np.max(np.abs(c["measured"] - c["predicted"]))),
+               quick=quick),
+        decide("gd_convergence/iterations-slope", abs(c["slope"] - 1.0), quick=quick, detail={"slope": c["slope"]}),
+        decide("gd_convergence/lanczos-lambda-max", abs(d["lambda_max_lanczos"] - d["lambda_max"]) / d["lambda_max"],
+               quick=quick, detail={"lanczos": d["lambda_max_lanczos"], "dense": d["lambda_max"]}),
+        decide("gd_convergence/mlp-stability-boundary", float(wrong), quick=quick,
+               detail={"first_rate_that_left": float(xs[left].min()) if left.any() else None}),
+    ]
+
+
+def _figure(m: dict):
+    """(a) eigen-components, (b) top-direction factor over the sweep, (c) iterations vs kappa, (d) the MLP."""
+    a, b, c, d = m["a"], m["b"], m["c"], m["d"]
     fig, axes = figure(2, 2, width=6.0, height=4.4)
     ax = axes[0, 0]
-    t = np.arange(T_a + 1)
-    for i, l in enumerate(lam):
-        (line,) = ax.semilogy(t, np.abs(pred[:, i]), lw=1.2, label=f"λ={l:g}: |1-ηλ|={abs(1 - eta_a * l):.2f}")
-        ax.semilogy(t[::4], np.maximum(np.abs(alpha[::4, i]), 1e-300), "o", ms=3, color=line.get_color())
+    t = np.arange(a["T"] + 1)
+    for i, l in enumerate(a["eigenvalues"]):
+        (line,) = ax.semilogy(t, np.abs(a["predicted"][:, i]), lw=1.2, label=f"λ={l:g}: |1-ηλ|={abs(1 - a['eta'] * l):.2f}")
+        ax.semilogy(t[::4], np.maximum(np.abs(a["alpha"][::4, i]), 1e-300), "o", ms=3, color=line.get_color())
     ax.set_ylim(1e-17, 10)
     ax.set(xlabel="GD step T", ylabel="|α_i(T)| (eigen-component of w − w*)",
-           title=f"(a) components follow (1−ηλ_i)^T (η={eta_a}); lines: theory, dots: GD")
-    ax.legend(fontsize=7)
-
+           title=f"(a) components follow (1−ηλ_i)^T (η={a['eta']})")
+    ax.plot([], [], "k-", lw=1.2, label="theory (lines)")
+    ax.plot([], [], "ko", ms=3, label="GD (dots)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[0, 1]
-    ax.plot(x1, factor1, "o", ms=4, mfc="none", label="measured |α_1/α_0|, top direction")
-    ax.plot(x1[valid], factorT[valid], ".", ms=3, label=f"measured (|α_T|/|α_0|)^(1/T), T={T_b}")
-    ax.plot(x1, pred_factor1, "-", lw=1, label="|1 − η λ_max|")
+    x1, valid = b["x_grid"], b["valid"]
+    ax.plot(x1, b["top_factor_first_step"], "o", ms=4, mfc="none", label="measured |α_1/α_0|, top direction")
+    ax.plot(x1[valid], b["top_factor_T"][valid], ".", ms=3, label=f"measured (|α_T|/|α_0|)^(1/T), T={b['T']}")
+    ax.plot(x1, b["predicted_factor"], "-", lw=1, label="theory |1 − η λ_max|")
     ax.axvline(1.0, color="g", ls=":", label="η = 1/λ_max (one step)")
     ax.axvline(2.0, color="r", ls="--", label="η = 2/λ_max (stability limit)")
-    ax.axhline(1.0, color="gray", lw=0.5)
+    ax.axhline(1.0, color="gray", lw=0.5, label="factor 1")
     ax.set(xlabel="η λ_max (dimensionless)", ylabel="per-step contraction factor",
            title="(b) top direction: fastest at 1/λ_max, diverges past 2/λ_max", ylim=(0, 1.5))
-    ax.legend(fontsize=7)
-
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[1, 0]
-    ax.loglog(kappas, measured_T, "o", label="measured GD steps (η = 1/λ_max)")
-    ax.loglog(kappas, predicted_T, "-", label="theory ⌈ln tol / ln(1 − 1/κ)⌉")
-    ax.loglog(kappas, minimax_T, "--", label="theory at η = 2/(λ_min+λ_max)")
+    ax.loglog(c["kappa"], c["measured"], "o", label="measured GD steps (η = 1/λ_max)")
+    ax.loglog(c["kappa"], c["predicted"], "-", label="theory ⌈ln tol / ln(1 − 1/κ)⌉")
+    ax.loglog(c["kappa"], c["minimax_predicted"], "--", label="theory at η = 2/(λ_min+λ_max)")
     ax.set(xlabel="condition number κ = λ_max/λ_min", ylabel="iterations to max|α_i| ≤ 1e-6",
-           title=f"(c) iterations ∝ κ (slope {slope:.3f})")
-    ax.legend(fontsize=7)
-
+           title=f"(c) iterations ∝ κ (slope {c['slope']:.3f})")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax = axes[1, 1]
-    ax.semilogy(xs, np.minimum(dist, 1e12), "o-", ms=3, label=f"1-8-1 tanh MLP, P={net.num_params()}")
-    ax.axvline(1.0, color="r", ls="--", label=f"η = 2/λ_max (λ_max = {float(hi):.3g})")
-    ax.axhline(1.0, color="gray", lw=0.5)
-    ax.set(xlabel="η / (2/λ_max)", ylabel="max_t |u_maxᵀ(w_t − w*)| / |u_maxᵀ(w_0 − w*)|",
+    ax.semilogy(d["eta_over_stable"], np.minimum(d["max_top_offset_ratio"], 1e12), "o-", ms=3,
+                label=f"1-8-1 tanh MLP, P={d['num_params']} (capped at 1e12)")
+    ax.axvline(1.0, color="r", ls="--", label=f"η = 2/λ_max (λ_max = {d['lambda_max']:.3g})")
+    ax.axhline(1.0, color="gray", lw=0.5, label="offset at the start")
+    ax.set(xlabel="η / (2/λ_max)", ylabel="max_t |u_maxᵀ(w_t − w*)| / start",
            title="(d) MLP at a minimum: stable iff η < 2/λ_max")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.tight_layout()
-
-    return save(
-        "gd_convergence",
-        seed=seed,
-        quick=quick,
-        verdicts=verdicts,
-        data=data_out,
-        fig=fig,
-        out_dir=out_dir,
-        title="Convergence of gradient descent on quadratic errors (notes, Convergence)",
-    )
+    return fig

@@ -19,43 +19,41 @@ differences ``Delta C``):
 (b) how small is "small enough" (a prediction): the quadratic model predicts
     the best step ``eta_opt = ||g||^2 / g^T H g`` with decrease
     ``-||g||^4 / (2 g^T H g)``, measured as ``Delta C(eta_opt)`` against the model.
-    Where does the cost start to *increase*? An earlier version predicted the
-    quadratic model's zero crossing ``2 eta_opt``; the measured first ``eta``
-    with ``Delta C >= 0`` came ~4.5x beyond it (full mode: 4.51 [2.87, 7.10],
-    5 seeds), and it stays recorded (``quadratic_zero_ratio`` in the data).
-    The correct model is the whole Taylor series of ``phi(eta) = C(w - eta g)``,
+    Where does the cost start to *increase* (the first ``eta_zero`` with
+    ``Delta C >= 0``, by bisection)? The model for it would be the Taylor
+    series of ``phi(eta) = C(w - eta g)``,
 
         phi(eta) = sum_k c_k eta^k,   c_1 = -||g||^2,   c_2 = g^T H g / 2,
 
     computed here exactly to order 14 by Taylor-mode arithmetic through the
     network (:func:`taylor_coefficients`: ``z^1(eta)`` is linear in ``eta``;
     ``sigma`` of a series from ``u' = u (1 - u) z'``; the cross-entropy of a
-    sigmoid output is ``softplus(z) - y z`` with ``softplus' = sigma``).
-    A second prediction, fixed before any comparison: the order-4 model
-    ``P_4 = c_1 eta + ... + c_4 eta^4`` (the first two corrections to the
-    quadratic one); its smallest positive root ``eta_4`` against the measured
-    crossing, with the tolerance the root shift the next term causes,
-    ``|c_5| eta_4^5 / |P_4'(eta_4)|``. But a Taylor series only converges for
-    ``eta < R``, the distance to ``phi``'s nearest complex singularity, and
-    ``sigma(z) = 1 / (1 + e^-z)`` has poles at ``z = +-i pi``: a hidden unit
-    with ``z^1(eta) = A - eta B`` reaches one at ``|eta| = sqrt(A^2 + pi^2) / |B|``,
-    so ``R <= R_poles = min over examples and units of sqrt(A^2 + pi^2) / |B|``
-    (:func:`pole_radius`). Measured: ``R_poles ~ 0.08..0.16``, below even
-    ``eta_opt`` (0.18..0.32), and far below the crossing (~2): no polynomial in
-    ``eta`` (quadratic, quartic or any order) can be expected to locate it, and
-    the quartic has no positive root at all (``c_4 < 0``). Both polynomial
-    predictions are therefore retired (their numbers stay in the verdict's
-    claim and data: a finding, with no theory left that predicts the
-    crossing), and a check of the series' analytic structure remains: ``R_poles < eta_zero`` and the exact terms ``|c_k eta_zero^k|``
-    grow with ``k`` (were the poles' contributions to cancel in the sum over
-    examples, the radius would be larger and the terms would decay). Cf. the analytic structure of sigmoid networks' cost in the
-    complex plane: Taylor's theorem gives a good local model only inside the
-    disc of convergence (e.g. Ahlfors, *Complex Analysis*, ch. 5, 1.2).
-(c) stochastic gradient descent (a prediction): for a mini-batch gradient
+    sigmoid output is ``softplus(z) - y z`` with ``softplus' = sigma``). But a
+    Taylor series only converges for ``eta < R``, the distance to ``phi``'s
+    nearest complex singularity, and ``sigma(z) = 1 / (1 + e^-z)`` has poles
+    at ``z = +-i pi``: a hidden unit with ``z^1(eta) = A - eta B`` reaches one
+    at ``|eta| = sqrt(A^2 + pi^2) / |B|``, so ``R <= R_poles = min over
+    examples and units of sqrt(A^2 + pi^2) / |B|`` (:func:`pole_radius`). Two
+    checks of that analytic structure: ``eta_zero > R_poles`` on every seed,
+    and the exact terms ``|c_k eta_zero^k|`` grow with ``k`` (were the poles'
+    contributions to cancel in the sum over examples, the terms would decay).
+    No polynomial in ``eta`` can then locate the crossing; the quadratic
+    model's ``2 eta_opt`` and the order-4 model's root are kept in the detail
+    of the first check (:func:`quartic_zero`). Cf. Taylor's theorem in the
+    complex plane (e.g. Ahlfors, *Complex Analysis*, ch. 5, 1.2).
+(c) stochastic gradient descent (a check): for a mini-batch gradient
     ``g_B`` (``m = 10``), ``E_B[C(w - eta g_B)] - C(w) = -eta ||g||^2 +
-    (eta^2/2) E_B[g_B^T H g_B] + O(eta^3)``: on average over mini-batches SGD
-    decreases the full cost at the first-order rate, with a second-order term
-    that carries the mini-batch noise (``E[g_B^T H g_B] = g^T H g + tr(H Cov g_B)``).
+    (eta^2/2) E_B[g_B^T H g_B] + O(eta^3)`` (unbiased mini-batches and
+    Taylor): on average over mini-batches SGD decreases the full cost at the
+    first-order rate, with a second-order term that carries the mini-batch
+    noise (``E[g_B^T H g_B] = g^T H g + tr(H Cov g_B)``).
+
+How it decides (``experiments/claims/gd_descent.py``): checks on the worst of
+5 seeds (3 in quick mode): residual slope within 0.05 of 2, coefficient within
+1%, ``eta_zero / R_poles > 1``, growth slope > 0; the best-step decrease
+relative to the model is a prediction, its 95% t-interval over seeds inside
+[0.95, 1.05]; SGD's mean decrease minus its second-order value, t-interval
+over seeds inside [-0.01, 0.01].
 """
 
 from __future__ import annotations
@@ -67,10 +65,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import figure, save, t_interval, verdict
+from experiments._common import decide, figure, save, seeds, t_interval
 from fnn import backprop, data, nn
-
-SECTION = "Gradient descent"
 
 
 def _setup(quick: bool):
@@ -216,7 +212,8 @@ def _measure(net, params, x, y, etas, key, n_batches: int, batch: int, eta_sgd: 
 
 def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     t0 = time.perf_counter()
-    n_seeds, n_batches = (3, 100) if quick else (5, 400)
+    n_seeds = seeds("gd_descent/best-step-decrease", quick)
+    n_batches = 100 if quick else 400
     etas = np.geomspace(1e-6, 30.0, 30 if quick else 50)
     eta_sgd = 1e-3
     with jax.enable_x64(True):
@@ -227,7 +224,7 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
             k = jax.random.fold_in(jax.random.key(seed), s)
             params = net.init(k, jnp.float64)
             runs.append(_measure(net, params, x, y, etas, jax.random.fold_in(k, 1), n_batches, 10, eta_sgd))
-    verdicts = _verdicts(runs, etas, eta_sgd, n_batches)
+    verdicts = _decide(runs, etas, eta_sgd, quick)
     out = {"setup": {"network": "784-30-10 sigmoid, cross-entropy, normalized Xavier init", "examples": int(x.shape[0]),
                      "seeds": n_seeds, "dtype": "float64", "sgd_batch": 10, "sgd_batches": n_batches,
                      "eta_sgd": eta_sgd}, "etas": etas, "runs": runs, "runtime_s": time.perf_counter() - t0}
@@ -236,8 +233,8 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
                 "Gradient descent)")
 
 
-def _verdicts(runs, etas, eta_sgd, n_batches) -> list[dict]:
-    vs = []
+def _decide(runs, etas, eta_sgd, quick) -> list[dict]:
+    n = len(runs)
     # (a) residual slope on the small-eta range where it is far above float64 rounding of C
     small = (etas >= 1e-4) & (etas <= 1e-2)
     slopes, coef_err = [], []
@@ -246,69 +243,42 @@ def _verdicts(runs, etas, eta_sgd, n_batches) -> list[dict]:
         slopes.append(np.polyfit(np.log(etas[small]), np.log(np.abs(res[small])), 1)[0])
         i = int(np.flatnonzero(small)[0])
         coef_err.append(abs(res[i] / etas[i] ** 2 / (0.5 * r["gHg"]) - 1))
-    vs.append(verdict(
-        "notes, 'Gradient descent': Delta C = -eta ||grad C||^2 + O(eta^2) on a real network (784-30-10 sigmoid, "
-        "cross-entropy, Fashion-MNIST, float64): the residual Delta C + eta ||g||^2 has log-log slope 2 in eta "
-        "(1e-4..1e-2) and coefficient g^T H g / 2 (Hessian-vector product)",
-        {"slopes": slopes, "max relative error of the coefficient at eta = 1e-4": max(coef_err)},
-        {"slope": 2.0, "coefficient": "g^T H g / 2"},
-        all(abs(s - 2) <= 0.05 for s in slopes) and max(coef_err) <= 0.01,
-        "every seed: |slope - 2| <= 0.05 and coefficient within 1% (Taylor: an identity check)",
-        SECTION, kind="check", n_seeds=len(runs)))
-    # (b) the quadratic model's optimal step and zero crossing
+    vs = [decide("gd_descent/residual-slope", max(abs(s - 2) for s in slopes), quick=quick, n=n,
+                 detail={"slopes": slopes}),
+          decide("gd_descent/residual-coefficient", max(coef_err), quick=quick, n=n, detail={"per_seed": coef_err})]
+    # (b) the quadratic model's optimal step
     ratio_opt = np.array([r["delta_c_opt"] / (-r["grad_sq"] ** 2 / (2 * r["gHg"])) for r in runs])
     m, lo, hi = t_interval(ratio_opt)
-    vs.append(verdict(
-        "GD decreases C at the quadratic model's best step eta_opt = ||g||^2 / g^T H g, by the model's "
-        "||g||^4 / (2 g^T H g): measured Delta C(eta_opt) / model",
-        m, 1.0, lo <= 1.0 <= hi or abs(m - 1) <= 0.05,
-        "1 inside the 95% t-interval over seeds, or within 5% (cubic terms)", SECTION, kind="prediction",
-        interval=(lo, hi), n_seeds=len(runs)))
-    # (b) where the cost starts to increase. No polynomial in eta predicts it: the Taylor series diverges there.
-    # The quadratic model (2 eta_opt) and the order-4 model (fixed before comparing) were tried as predictions and
-    # failed; both are recorded here, and the verdict is what the series' analytic structure predicts instead.
+    vs.append(decide("gd_descent/best-step-decrease", m, quick=quick, interval=(lo, hi), n=n,
+                     detail={"per_seed": ratio_opt}))
+    # (b) where the cost starts to increase: beyond the Taylor series' radius, where its terms grow. The
+    # polynomial predictions of the crossing were retired (paper_figures/ledger/gd_descent.json); their
+    # numbers stay in the detail.
     zero = np.array([r["quadratic_zero_ratio"] for r in runs])
     finite = np.isfinite(zero)
     quad = float(math.exp(np.mean(np.log(zero[finite])))) if finite.any() else math.inf
     meas = np.array([r["eta_zero"] for r in runs])
-    pred4 = np.array([r["eta_quartic"] for r in runs])
     grow = []
     for r in runs:
         c = np.asarray(r["taylor"])
         k = np.arange(8, c.shape[0])
         grow.append(float(np.polyfit(k, np.log(np.abs(c[k])) + k * math.log(r["eta_zero"]), 1)[0])
                     if np.isfinite(r["eta_zero"]) else -math.inf)
-    rp = [r["R_poles"] for r in runs]
-    vs.append(verdict(
-        "where GD starts to increase C lies outside the reach of every Taylor model of C(w - eta g): sigma's poles at "
-        "z = +-i pi bound the series' radius of convergence by R_poles = min sqrt(A^2 + pi^2)/|B| (hidden z = A - eta B), "
-        "so the first eta with Delta C >= 0 (bisection) exceeds R_poles and the exact terms |c_k eta_zero^k| grow "
-        "with k (log-slope over k = 8..14 > 0); per seed. Retired predictions (they failed for this reason): the "
-        f"quadratic model's 2 eta_opt is {quad:.2f}x short of the crossing (geometric mean), and the order-4 model "
-        "has no positive root (c_4 < 0) for "
-        f"{int(np.sum(~np.isfinite(pred4)))} of {len(runs)} seeds",
-        {"R_poles": rp, "eta_zero": meas.tolist(), "log-slope of |c_k eta_zero^k|": grow,
-         "retired: quadratic_zero_ratio (geometric mean)": quad, "retired: eta_quartic": pred4.tolist(),
-         "eta_opt": [r["eta_opt"] for r in runs]},
-        "R_poles < eta_zero and slope > 0 for every seed",
-        all(p < z for p, z in zip(rp, meas)) and all(g > 0 for g in grow),
-        "every seed (exact coefficients, float64); were the poles' contributions to cancel, the terms would "
-        "decay and the slope be < 0", SECTION, kind="check", n_seeds=len(runs)))
-    # (c) SGD in expectation
-    ratios, preds, los, his = [], [], [], []
+    rp = np.array([r["R_poles"] for r in runs])
+    detail = {"R_poles": rp, "eta_zero": meas, "eta_opt": [r["eta_opt"] for r in runs],
+              "retired: quadratic_zero_ratio (geometric mean)": quad,
+              "retired: eta_quartic": [r["eta_quartic"] for r in runs]}
+    vs.append(decide("gd_descent/crossing-beyond-pole-radius", float(np.min(meas / rp)), quick=quick, n=n,
+                     detail=detail))
+    vs.append(decide("gd_descent/taylor-terms-grow", min(grow), quick=quick, n=n, detail={"per_seed": grow}))
+    # (c) SGD in expectation: measured mean ratio minus its second-order value, per seed
+    ratios, preds = [], []
     for r in runs:
-        q = r["sgd_delta_c"] / (-eta_sgd * r["grad_sq"])
-        m, lo, hi = t_interval(q)
-        ratios.append(m), los.append(lo), his.append(hi)
+        ratios.append(float(np.mean(r["sgd_delta_c"] / (-eta_sgd * r["grad_sq"]))))
         preds.append(1.0 - eta_sgd * float(np.mean(r["sgd_gHg"])) / (2 * r["grad_sq"]))
-    ok = all(lo <= p <= hi for lo, p, hi in zip(los, preds, his))
-    vs.append(verdict(
-        f"SGD (m = 10) decreases the full cost on average: E_B[Delta C_B] / (-eta ||grad C||^2) at eta = {eta_sgd} "
-        "equals 1 - eta E_B[g_B^T H g_B] / (2 ||g||^2) (second order, mini-batch noise included); per seed, over "
-        f"{n_batches} random mini-batches",
-        {"measured": ratios, "predicted": preds}, "second-order prediction inside each seed's interval", ok,
-        "each seed's prediction inside its 95% t-interval over mini-batches", SECTION, kind="prediction",
-        n_seeds=len(runs)))
+    m, lo, hi = t_interval(np.array(ratios) - np.array(preds))
+    vs.append(decide("gd_descent/sgd-mean-decrease", m, quick=quick, interval=(lo, hi), n=n,
+                     detail={"measured": ratios, "predicted": preds}))
     return vs
 
 
@@ -333,7 +303,7 @@ def _figure(runs, etas, eta_sgd):
     a.axhline(0.0, color="gray", lw=0.5)
     a.set(xlabel="learning rate η", ylabel="−ΔC / (η ‖∇C‖²) (dimensionless)", ylim=(-1.5, 1.3),
           title="(a) one GD step from initialization (thin: η_opt)")
-    a.legend(fontsize=6, loc="lower left")
+    a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     for i, r in enumerate(runs):
         res = np.abs(r["delta_c"] + etas * r["grad_sq"])
         b.loglog(etas, res, "o", ms=2.5, color=colors[i])
@@ -341,13 +311,13 @@ def _figure(runs, etas, eta_sgd):
     b.plot([], [], "ko", ms=2.5, label="measured |ΔC + η‖g‖²|")
     b.plot([], [], "k-", lw=0.8, label="theory ½ gᵀHg η²")
     b.set(xlabel="learning rate η", ylabel="|residual| (nats)", title="(b) the O(η²) term (float64)")
-    b.legend(fontsize=7)
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     for i, r in enumerate(runs):
         q = r["sgd_delta_c"] / (-eta_sgd * r["grad_sq"])
         c.hist(q, bins=30, histtype="step", color=colors[i], label=f"seed {i}: mean {q.mean():.3f}")
     c.axvline(1.0, color="k", lw=1, label="theory, 1st order: 1")
     c.set(xlabel=f"ΔC_B / (−η‖∇C‖²), one SGD step (m = 10, η = {eta_sgd})", ylabel="mini-batches (count)",
           title="(c) one SGD step vs the first-order GD decrease")
-    c.legend(fontsize=7)
+    c.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.tight_layout()
     return fig

@@ -27,6 +27,11 @@ below float32's resolution of ``1 - sigma``):
    unsaturated one;
 4. a hidden unit of ``4 -> 6 -> 2`` whose bias is swept: its incoming weights'
    gradient is ``sigma'(a_j)`` times ``|(W^T delta)_j| ||z_in||``.
+
+How it decides (``experiments/claims/saturation.py``): 1, 3 and 4 are checks
+of identities (relative errors below float64 thresholds); 2 is a prediction,
+the mean over 32 tasks (8 in quick mode) of each task's log-log slope, whose
+95% t-interval must lie inside [0.9, 1.1].
 """
 
 from __future__ import annotations
@@ -38,11 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import _host_random
-from experiments._common import figure, save, t_interval, verdict
+from experiments._common import decide, figure, save, seeds, t_interval
 from fnn import backprop, nn, optim
 
 NAME = "saturation"
-SECTION = "Consequences of the four equations of BP"
 
 
 def _sigma_prime(a: np.ndarray) -> np.ndarray:
@@ -55,7 +59,7 @@ def _slope(x, y) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
-def _bp4_one_example(rng: np.random.Generator):
+def _bp4_one_example(rng: np.random.Generator, quick: bool):
     """BP4 on one example through ``6 -> 5 -> 3``: dC/dw_jk = z_k delta_j."""
     verdicts, data = [], {}
     # 1. BP4 on one example ------------------------------------------------
@@ -70,33 +74,14 @@ def _bp4_one_example(rng: np.random.Generator):
     pred = delta[:, None] * z_in[None, :]
     rel_bp4 = float(np.max(np.abs(gW - pred) / np.abs(pred)))
     slopes = [_slope(z_in, np.abs(row)) for row in gW]
-    verdicts.append(
-        verdict(
-            "BP4: dC/dw_jk = z_k dC/db_j (max relative error over all first-layer weights)",
-            rel_bp4,
-            0.0,
-            rel_bp4 <= 1e-12,
-            "<= 1e-12 (float64)",
-            SECTION,
-            kind="check",
-        )
-    )
-    verdicts.append(
-        verdict(
-            "BP4: weight gradient proportional to the input unit's activation z_k (log-log slope, worst row)",
-            max(slopes, key=lambda s: abs(s - 1.0)),
-            1.0,
-            all(abs(s - 1.0) <= 1e-6 for s in slopes),
-            "|slope - 1| <= 1e-6 for every hidden unit j",
-            SECTION,
-            kind="check",
-        )
-    )
+    worst = max(abs(s - 1.0) for s in slopes)
+    verdicts.append(decide("saturation/bp4-one-example", rel_bp4, quick=quick))
+    verdicts.append(decide("saturation/bp4-slope-one-example", worst, quick=quick, detail={"slopes": slopes}))
     data["bp4_one_example"] = {"z_k": z_in, "dC_dW": gW, "delta": delta, "slopes": slopes}
     return verdicts, data, {"z_in": z_in, "gW": gW, "delta": delta}
 
 
-def _bp4_training(rng: np.random.Generator, n_tasks: int, gd_steps: int):
+def _bp4_training(rng: np.random.Generator, n_tasks: int, gd_steps: int, quick: bool):
     """BP4 in training: how far each input's weights move under GD vs the input's scale, per random task."""
     verdicts, data = [], {}
     # 2. BP4 in training: low-activation inputs learn slowly -------------------
@@ -128,20 +113,8 @@ def _bp4_training(rng: np.random.Generator, n_tasks: int, gd_steps: int):
     s_train = _slope(scales, moved)
     per_task = np.array([_slope(scales, m) for m in moved_all])
     t_mean, t_lo, t_hi = t_interval(per_task)
-    verdicts.append(
-        verdict(
-            f"BP4 in training: after {gd_steps} GD steps, how far input k's weights moved vs its scale "
-            f"(log-log slope per random task, mean over {n_tasks} tasks)",
-            t_mean,
-            1.0,
-            t_lo <= 1.0 <= t_hi,
-            "1 inside the 95% t-interval over tasks (3 decades of input scale; no dependence would give 0)",
-            SECTION,
-            kind="prediction",
-            interval=(t_lo, t_hi),
-            n_seeds=n_tasks,
-        )
-    )
+    verdicts.append(decide("saturation/bp4-in-training", t_mean, quick=quick, interval=(t_lo, t_hi), n=n_tasks,
+                           detail={"slope_of_geometric_mean": s_train}))
     data["bp4_training"] = {
         "input_scale": scales,
         "weight_change_norm_geometric_mean": moved,
@@ -155,7 +128,7 @@ def _bp4_training(rng: np.random.Generator, n_tasks: int, gd_steps: int):
     return verdicts, data, {"scales": scales, "moved": moved, "moved_all": moved_all, "t": (t_mean, t_lo, t_hi)}
 
 
-def _bp1_output(n_sweep: int):
+def _bp1_output(n_sweep: int, quick: bool):
     """BP1: a saturated sigmoid output unit, its bias gradient over a in [-15, 15]."""
     verdicts, data = [], {}
     # 3. BP1: a saturated output unit ----------------------------------------
@@ -173,33 +146,13 @@ def _bp1_output(n_sweep: int):
     ratio = gb / (z - 0.0)
     sp = _sigma_prime(a_sweep)
     rel_bp1 = float(np.max(np.abs(ratio - sp) / sp))
-    verdicts.append(
-        verdict(
-            "BP1: dC/db^L / (z - y) = sigma'(a^L) over a in [-15, 15] (max relative error)",
-            rel_bp1,
-            0.0,
-            rel_bp1 <= 1e-6,
-            "<= 1e-6 (float64; sigma' from e^-|a|/(1+e^-|a|)^2)",
-            SECTION,
-            kind="check",
-        )
-    )
+    verdicts.append(decide("saturation/bp1-sigma-prime", rel_bp1, quick=quick))
     g10, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(10.0, jnp.float64)))
     g0, _ = (float(v) for v in jax.jit(grads_at)(jnp.asarray(0.0, jnp.float64)))
     s10 = 1.0 / (1.0 + np.exp(-10.0))
     pred_ratio = _sigma_prime(np.array(10.0)) * s10 / (0.25 * 0.5)
-    verdicts.append(
-        verdict(
-            "BP1: a saturated wrong output (a = 10, y = 0, error ~1) learns ~4e-4 times as fast as an "
-            "unsaturated one (a = 0, error 0.5): gradient ratio",
-            g10 / g0,
-            float(pred_ratio),
-            abs(g10 / g0 - pred_ratio) <= 1e-6 * pred_ratio,
-            "relative error <= 1e-6; predicted sigma'(10) sigma(10) / (sigma'(0) sigma(0))",
-            SECTION,
-            kind="check",
-        )
-    )
+    verdicts.append(decide("saturation/bp1-saturated-ratio", abs(g10 / g0 - pred_ratio) / pred_ratio, quick=quick,
+                           detail={"ratio": g10 / g0, "predicted": float(pred_ratio)}))
     data["bp1_output"] = {
         "a": a_sweep[::5],
         "dC_db": gb[::5],
@@ -211,7 +164,7 @@ def _bp1_output(n_sweep: int):
     return verdicts, data, {"a_sweep": a_sweep, "gb": gb, "z": z, "sp": sp}
 
 
-def _bp2_hidden(rng: np.random.Generator, a_sweep: np.ndarray, sp: np.ndarray):
+def _bp2_hidden(rng: np.random.Generator, a_sweep: np.ndarray, sp: np.ndarray, quick: bool):
     """BP2: a hidden unit's weight gradient as its weighted input is swept."""
     verdicts, data = [], {}
     # 4. BP2: a saturated hidden unit ------------------------------------------
@@ -236,17 +189,7 @@ def _bp2_hidden(rng: np.random.Generator, a_sweep: np.ndarray, sp: np.ndarray):
     gn, scale = (np.asarray(v) for v in jax.jit(jax.vmap(hidden_at))(jnp.asarray(a_sweep, jnp.float64)))
     ratio2 = gn / scale
     rel_bp2 = float(np.max(np.abs(ratio2 - sp) / sp))
-    verdicts.append(
-        verdict(
-            "BP2: a hidden unit's weight gradient = sigma'(a_j) |(W^T delta)_j| ||z_in|| over a_j in [-15, 15]",
-            rel_bp2,
-            0.0,
-            rel_bp2 <= 1e-6,
-            "max relative error <= 1e-6 (float64)",
-            SECTION,
-            kind="check",
-        )
-    )
+    verdicts.append(decide("saturation/bp2-hidden", rel_bp2, quick=quick))
     data["bp2_hidden"] = {
         "a": a_sweep[::5],
         "grad_norm": gn[::5],
@@ -262,13 +205,13 @@ def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
     rng = np.random.default_rng(seed)
     n_sweep = 61 if quick else 301
     gd_steps = 50 if quick else 200
-    n_tasks = 8 if quick else 32
+    n_tasks = seeds("saturation/bp4-in-training", quick)
     verdicts, data, plot = [], {}, {"n_tasks": n_tasks, "gd_steps": gd_steps}
     sections = (
-        lambda: _bp4_one_example(rng),
-        lambda: _bp4_training(rng, n_tasks, gd_steps),
-        lambda: _bp1_output(n_sweep),
-        lambda: _bp2_hidden(rng, plot["a_sweep"], plot["sp"]),
+        lambda: _bp4_one_example(rng, quick),
+        lambda: _bp4_training(rng, n_tasks, gd_steps, quick),
+        lambda: _bp1_output(n_sweep, quick),
+        lambda: _bp2_hidden(rng, plot["a_sweep"], plot["sp"], quick),
     )
     with jax.enable_x64(True):  # the sigmoid's tails go below float32's resolution of 1 - sigma
         for section in sections:  # in this order: they share rng's stream
@@ -304,7 +247,7 @@ def _figure(plot: dict):
     ax.set_xlabel(r"input activation $z_k$ (dimensionless)")
     ax.set_ylabel(r"$|\partial C/\partial w_{jk}|$ (cost per weight unit)")
     ax.set_title("(a) BP4 on one example: gradient vs input activation", fontsize=9)
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[0, 1]
     q = np.log(moved_all)
     lo_b, hi_b = (np.exp(np.array(v)) for v in zip(*(t_interval(c)[1:] for c in q.T)))
@@ -315,7 +258,7 @@ def _figure(plot: dict):
     ax.set_ylabel(r"$\|\Delta W_{:,k}\|$ after GD (weight units)")
     ax.set_title(f"(b) BP4 in training: {gd_steps} GD steps; slope {t_mean:.2f} [{t_lo:.2f}, {t_hi:.2f}]",
                  fontsize=9)
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[1, 0]
     ax.semilogy(a_sweep, np.abs(gb), "C0-", lw=2.5, alpha=0.6, label=r"$|\partial C/\partial b^L|$ measured (fnn BP)")
     ax.semilogy(a_sweep, sp * np.abs(z), "k:", lw=1.5, label=r"BP1: $\sigma'(a)\,|z - y|$")
@@ -323,14 +266,14 @@ def _figure(plot: dict):
     ax.set_xlabel(r"output weighted input $a^L$ (dimensionless)")
     ax.set_ylabel("gradient, error (cost units)")
     ax.set_title("(c) BP1: saturated output unit (target y = 0)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower center")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     ax = axes[1, 1]
     ax.semilogy(a_sweep, gn, "C0-", lw=2.5, alpha=0.6, label=r"$\|\partial C/\partial W_{j,:}\|$ measured (fnn BP)")
     ax.semilogy(a_sweep, sp * scale, "k:", lw=1.5, label=r"BP2: $\sigma'(a_j)\,|(W^T\delta)_j|\,\|z_{in}\|$")
     ax.set_xlabel(r"hidden unit weighted input $a_j$ (dimensionless)")
     ax.set_ylabel("gradient norm (cost per weight unit)")
     ax.set_title("(d) BP2: saturated hidden unit", fontsize=9)
-    ax.legend(fontsize=7, loc="lower center")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.24))
     fig.tight_layout()
     fig.suptitle("Why saturated and low-activation units learn slowly", y=1.03)
     return fig

@@ -8,26 +8,25 @@ over time", ``w(tau) = w(tau-1) - eta(tau-1) grad E``, with
     power law    eta(tau) = eta_0 (1 + tau/s)^c                  (c = -0.5)
     exponential  eta(tau) = eta_0 c^(tau/s)                      (c < 1)
 
-(a) the three schedules of ``fnn.schedules`` against the formulas;
-(b) mini-batch SGD (``fnn.optim.sgd`` with each schedule; every schedule goes
-    from ``eta_0`` to ``eta_K = eta_0/100`` over the ``T`` updates) on noisy linear
-    regression ``y = x.w* + sigma eps`` (a one-layer linear ``fnn.nn.MLP``),
-    ``R`` seeds (vmapped), against a constant ``eta_0`` and a constant ``eta_K``.
+On noisy linear regression ``y = x.w* + sigma eps`` (a one-layer linear
+``fnn.nn.MLP``, quadratic cost, mini-batches of ``m = 4``):
 
-Why decaying helps, quantitatively: with a constant rate, SGD with mini-batches
-of ``m`` does not converge but fluctuates around the minimum; near it the
-mini-batch gradient noise has covariance ``~ sigma^2 H / m``, and the stationary
-excess cost of the iterates is (per eigenvalue of ``H``, exactly for this linear
-model when the noise term dominates)
+(a) ``fnn.schedules`` against the formulas (a check);
+(b) the noise floor of constant-rate SGD at four rates, sampling with
+    replacement (exact second-moment theory, ``experiments._sgd_floor``) and
+    reshuffling each epoch as fnn trains (zero-sum additive noise per epoch plus
+    the multiplicative noise's within-epoch correlations, a pair expansion valid
+    where ``eps = 2/(eta lambda_min N) <= 0.25``), with float64 simulations of
+    the exact recursions as references (checks); the notes' with-replacement
+    family ``~ eta sigma^2 tr(H)/(4m)`` against reshuffled training at small ``eta``;
+(c) each decaying schedule (``eta_0 -> eta_0/100`` or ``/10`` over the ``T``
+    updates) against a constant ``eta_0`` (final cost: at most ``eta(T)/eta_0``
+    of it, the floor falling at least in proportion to the rate) and a constant
+    ``eta_K`` (cost after 10% of training: starting large relaxes faster).
 
-    E[C(w)] - C(w_min) = sum_i eta sigma^2 lambda_i / (2 m (2 - eta lambda_i))  ~  eta sigma^2 tr(H) / (4 m),
-
-a floor proportional to ``eta``. Decaying the rate lowers the floor; starting
-large makes the early progress (the relaxation time is ``1/(eta lambda)``).
-That formula is for sampling with replacement; fnn reshuffles each epoch, whose
-floor (zero-sum additive noise per epoch, multiplicative noise correlated with
-the epoch's earlier batches) is ``experiments._sgd_floor.floor_reshuffled``,
-checked against a float64 simulation of the exact recursion.
+Every claim, its band and its seeds are registered in
+``experiments/claims/schedules.py``; each is decided by its registered rule on
+a 95% interval (t over seeds or runs; geometric means on logs).
 """
 
 from __future__ import annotations
@@ -37,10 +36,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import _sgd_floor
-from experiments._common import figure, save, t_interval, verdict
+from experiments._common import decide, figure, save, seeds, t_interval
+from experiments.claims.schedules import ETAS, RESHUFFLED_THEORY_ETAS
 from fnn import backprop, data, nn, optim, schedules
 
-SECTION = "Learning rate scheduling"
 
 
 def _train(net, sched, x, y, keys, epochs: int, batch: int, x_eval, y_eval):
@@ -102,44 +101,17 @@ def _floor_runs(x, y, keys, etas, epochs: int, batch: int, replace: bool):
     return np.asarray(f(jnp.asarray(etas, jnp.float32), keys), np.float64)
 
 
-def _floor_study(X, Y, w_ls, batch: int, keys, epochs: int, quick: bool) -> dict:
+def _measure_floors(X, Y, w_ls, batch: int, keys, epochs: int, quick: bool) -> dict:
     """Measured floors (mean epoch-end excess cost over epochs 21..``epochs``, one value per seed) with and
-    without replacement at several rates, against ``_sgd_floor``'s theories and its float64 reference
-    simulation of reshuffled SGD; verdicts on 95% t-intervals.
-
-    Reshuffled: (i) the additive closed form against a float64 simulation of the additive-noise recursion
-    (validates the closed form on the model it is exact for); (ii) fnn's float32 training against a float64
-    simulation of the exact reshuffled recursion (batching, ordering, float32: fnn implements the algorithm
-    the theory is about); (iii) fnn against :func:`_sgd_floor.floor_reshuffled` where its pair expansion holds,
-    ``eps = 2/(eta lambda_min N) <= 0.25`` (dropped terms ~ eps x the +3% pair correction, <= 0.75%, under a
-    quarter of the seeds' interval). The float64 reference's comparison with that theory at every rate is
-    stored in the JSON (``reshuffled_theory`` vs ``reshuffled_reference``).
-
-    An earlier version compared fnn with the additive closed form scaled by the with-replacement ratio of the
-    multiplicative term, 1.5-2.9% below the exact floor at every rate: at eta = 0.015, 0.05, 0.15 the
-    measurements were 0.001424 [0.001370, 0.001477], 0.008589 [0.008331, 0.008846], 0.03826 [0.03651, 0.04001]
-    vs 0.001347, 0.008217, 0.03555 (8 seeds), "unexpected"; the ratio misses the within-epoch correlation of
-    a batch's multiplicative noise with the earlier batches' noise (``_sgd_floor.floor_reshuffled``).
-
-    With the corrected theory (seed 0, 8 seeds): eta = 0.05 as expected (0.008589 [0.008331, 0.008846] vs
-    0.008463); eta = 0.15 unexpected, 0.03826 [0.03651, 0.04001] vs 0.03636, the float64 reference being
-    0.03657 [0.03627, 0.03687] (the theory agrees with it; fnn-vs-reference passes at the combined tolerance).
-    A diagnostic with 24 fresh seeds (key 12345; not used for any verdict) gave 0.03740 [0.03636, 0.03844],
-    and one with 64 fresh seeds (key 777) gave 0.03671 [0.03611, 0.03730], beside a float64 simulation of the
-    same length (80 epochs, 20 burnt, 64 runs) at 0.03670 [0.03612, 0.03729]: fnn has the exact floor, and the
-    8-seed excess was chance. Those 8 seeds could not have told the theories apart in any case: their 95%
-    half-width (~4.6% of the floor) exceeded the +2.3% by which the corrected theory (0.03636) differs from the
-    ratio theory it replaced (0.03555). The floors therefore have their own seeds (``keys`` here, split from
-    ``fold_in(key, 2)`` in :func:`run`), 128 in full mode, fixed before the rerun from the 64-seed spread
-    (half-width ~1.1% of the floor at every rate, under half the difference between the two theories).
-    """
+    without replacement at :data:`ETAS`, ``_sgd_floor``'s theories, and its float64 reference simulations of
+    reshuffled SGD (additive noise only, and exact)."""
     n = X.shape[0]
     xb = np.hstack([X, np.ones((n, 1))])
     r = Y - xb @ w_ls
     c_min = 0.5 * float(np.mean(r**2))
-    etas = [0.005, 0.05] if quick else [0.005, 0.015, 0.05, 0.15]
+    etas = list(ETAS)
     x, y = jnp.asarray(X, jnp.float32), jnp.asarray(Y[:, None], jnp.float32)
-    out = {"etas": etas, "verdicts": []}
+    out = {"etas": etas}
     for mode, replace in (("with_replacement", True), ("reshuffled", False)):
         c = _floor_runs(x, y, keys, etas, epochs, batch, replace) - c_min
         out[f"{mode}_measured"] = c[:, :, 20:].mean(axis=2)  # (etas, R): epochs 21..80, after relaxing
@@ -151,241 +123,223 @@ def _floor_study(X, Y, w_ls, batch: int, keys, epochs: int, quick: bool) -> dict
     out["pair_expansion_eps"] = [_sgd_floor.pair_expansion_parameter(xb, batch, e) for e in etas]
     out["notes_formula"] = [_sgd_floor.floor_notes(xb, r, batch, e) for e in etas]
     # float64 references (no fnn): runs x (epochs - burn) epoch ends; e starts at 0, burn >> 1/(2 eta lambda N).
-    runs, s_ep, burn = (100, 20, 8) if quick else (600, 30, 10)
+    runs = seeds(f"schedules/additive-closed-form-eta{etas[0]}", quick)
+    s_ep, burn = (20, 8) if quick else (30, 10)
     ref = {mult: [_sgd_floor.simulate_reshuffled(xb, r, batch, e, runs, s_ep, burn, seed=10 + i, multiplicative=mult)
                   for i, e in enumerate(etas)] for mult in (False, True)}
     out["reshuffled_reference"] = [t_interval(v) for v in ref[True]]
     out["reshuffled_additive_reference"] = [t_interval(v) for v in ref[False]]
     out["reference_setup"] = {"runs": runs, "epochs": s_ep, "burn": burn, "dtype": "float64"}
-    R = len(keys)
-    for i, eta in enumerate(etas):
-        m, lo, hi = t_interval(out["with_replacement_measured"][i])
-        p = out["with_replacement_theory"][i]
-        out["verdicts"].append(verdict(
-            f"constant-rate SGD stalls at a noise floor: sampling with replacement (exact second-moment theory), "
-            f"eta = {eta}, m = {batch} (excess cost at epoch ends of epochs 21-{epochs}, mean over {R} seeds)",
-            m, p, lo <= p <= hi, "theory inside the 95% t-interval over seeds", SECTION,
-            kind="prediction", interval=(lo, hi), n_seeds=R))
-    for i, eta in enumerate(etas):
-        m, lo, hi = out["reshuffled_additive_reference"][i]
-        p = out["reshuffled_additive_theory"][i]
-        out["verdicts"].append(verdict(
-            f"the reshuffled closed form (zero-sum noise per epoch) is exact for additive noise: float64 simulation "
-            f"of e <- (1 - eta H) e + eta g_B, eta = {eta}, m = {batch} ({runs} runs, epochs {burn + 1}-{s_ep})",
-            m, p, lo <= p <= hi, "closed form inside the simulation's 95% t-interval over runs", SECTION,
-            kind="check", interval=(lo, hi), n_seeds=runs))
-    for i, eta in enumerate(etas):
-        m, lo, hi = t_interval(out["reshuffled_measured"][i])
-        rm, rlo, rhi = out["reshuffled_reference"][i]
-        half = float(np.hypot(hi - m, rhi - rm))
-        out["verdicts"].append(verdict(
-            f"fnn's reshuffled SGD (float32, data.batch_indices) has the floor of the exact reshuffled recursion "
-            f"(float64 simulation, {runs} runs), eta = {eta}, m = {batch}, {R} seeds",
-            m, rm, abs(m - rm) <= half, "|difference| <= the two 95% half-widths added in quadrature", SECTION,
-            kind="check", interval=(lo, hi), n_seeds=R))
-    for i, eta in enumerate(etas):
-        eps = out["pair_expansion_eps"][i]
-        if eps > 0.25:
-            continue
-        m, lo, hi = t_interval(out["reshuffled_measured"][i])
-        p = out["reshuffled_theory"][i]
-        out["verdicts"].append(verdict(
-            f"constant-rate SGD stalls at a noise floor: reshuffling each epoch, as fnn trains (zero-sum additive "
-            f"noise + multiplicative noise to first order in the without-replacement correlations, eps = {eps:.2f}), "
-            f"eta = {eta}, m = {batch} (excess cost at epoch ends of epochs 21-{epochs}, mean over {R} seeds)",
-            m, p, lo <= p <= hi, "theory inside the 95% t-interval over seeds", SECTION,
-            kind="prediction", interval=(lo, hi), n_seeds=R))
-    # The with-replacement formula does not describe reshuffled training at small eta (eta lambda N small).
-    m, lo, hi = t_interval(out["reshuffled_measured"][0])
-    wr = out["with_replacement_theory"][0]
-    out["verdicts"].append(verdict(
-        f"discrimination: at eta = {etas[0]} the with-replacement floor (notes' eta sigma^2 tr(H)/(4m) "
-        "family) is NOT the floor of reshuffled training: it lies above the measured 95% interval",
-        m, wr, wr > hi, "with-replacement prediction above the upper end of the reshuffled runs' 95% t-interval",
-        SECTION, kind="prediction", interval=(lo, hi), n_seeds=R))
     return out
 
 
-def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+def _ratio(values, by: float):
+    """Mean of ``values`` / ``by`` and its 95% t-interval."""
+    m, lo, hi = t_interval(np.asarray(values, np.float64))
+    return m / by, (lo / by, hi / by)
+
+
+def _decide_floors(fl: dict, quick: bool) -> list[dict]:
+    vs = []
+    R = fl["with_replacement_measured"].shape[1]
+    for i, eta in enumerate(fl["etas"]):
+        p = fl["with_replacement_theory"][i]
+        m, iv = _ratio(fl["with_replacement_measured"][i], p)
+        vs.append(decide(f"schedules/floor-with-replacement-eta{eta}", m, quick=quick, interval=iv, n=R,
+                         detail={"measured floor": m * p, "theory": p, "notes' formula": fl["notes_formula"][i]}))
+    for i, eta in enumerate(fl["etas"]):
+        rm, rlo, rhi = fl["reshuffled_additive_reference"][i]
+        p = fl["reshuffled_additive_theory"][i]
+        vs.append(decide(f"schedules/additive-closed-form-eta{eta}", rm / p, quick=quick, interval=(rlo / p, rhi / p),
+                         n=fl["reference_setup"]["runs"], detail={"simulation": rm, "closed form": p}))
+    for i, eta in enumerate(fl["etas"]):
+        m, lo, hi = t_interval(fl["reshuffled_measured"][i])
+        rm, rlo, rhi = fl["reshuffled_reference"][i]
+        rel = float(np.hypot((hi - lo) / (2 * m), (rhi - rlo) / (2 * rm)))
+        q = m / rm
+        vs.append(decide(f"schedules/fnn-matches-reference-eta{eta}", q, quick=quick,
+                         interval=(q * (1 - rel), q * (1 + rel)), n=R,
+                         detail={"fnn": [m, lo, hi], "float64 reference": [rm, rlo, rhi]}))
+    for eta in RESHUFFLED_THEORY_ETAS:
+        i = fl["etas"].index(eta)
+        p = fl["reshuffled_theory"][i]
+        m, iv = _ratio(fl["reshuffled_measured"][i], p)
+        vs.append(decide(f"schedules/floor-reshuffled-eta{eta}", m, quick=quick, interval=iv, n=R,
+                         detail={"measured floor": m * p, "theory": p, "eps": fl["pair_expansion_eps"][i],
+                                 "float64 reference": fl["reshuffled_reference"][i]}))
+    m, lo, hi = t_interval(fl["reshuffled_measured"][0])
+    wr = fl["with_replacement_theory"][0]
+    vs.append(decide("schedules/with-replacement-not-reshuffled", wr / m, quick=quick, interval=(wr / hi, wr / lo),
+                     n=R, detail={"with-replacement theory": wr, "reshuffled measured": [m, lo, hi],
+                                  "reshuffled additive closed form": fl["reshuffled_additive_theory"][0]}))
+    return vs
+
+
+ETA0, ETAK = 0.05, 0.0005
+SETUP = {"n": 1000, "d": 10, "batch": 4, "epochs": 40, "sigma": 0.5, "eta0": ETA0, "etaK": ETAK, "floor_epochs": 80}
+
+
+def _schedules(T: int) -> dict:
+    return {
+        f"constant η₀ = {ETA0}": schedules.constant(ETA0),
+        f"linear {ETA0} → {ETAK} over K = T": schedules.linear(ETA0, ETAK, T),
+        "power law c = −0.5, s = T/9999": schedules.power_law(ETA0, T / 9999, -0.5),
+        "power law c = −0.5, s = T/99 (to η₀/10)": schedules.power_law(ETA0, T / 99, -0.5),
+        "exponential c = 0.95, s = T/89.8": schedules.exponential_decay(ETA0, T / 89.78, 0.95),
+        f"constant η_K = {ETAK}": schedules.constant(ETAK),
+    }
+
+
+# the registered claim of each decaying schedule
+DECAY_CLAIM = {f"linear {ETA0} → {ETAK} over K = T": "schedules/decay-beats-constant-linear",
+               "power law c = −0.5, s = T/9999": "schedules/decay-beats-constant-power-slow",
+               "power law c = −0.5, s = T/99 (to η₀/10)": "schedules/decay-beats-constant-power-fast",
+               "exponential c = 0.95, s = T/89.8": "schedules/decay-beats-constant-exponential"}
+
+
+def _formula_error(scheds: dict, T: int) -> float:
+    """Largest relative error of the three decaying schedules against the notes' formulas."""
+    taus = np.array([0, T // 4, T // 2, T, 2 * T])
+    formulas = {
+        f"linear {ETA0} → {ETAK} over K = T": lambda t: np.where(t <= T, (1 - t / T) * ETA0 + (t / T) * ETAK, ETAK),
+        "power law c = −0.5, s = T/9999": lambda t: ETA0 * (1 + t / (T / 9999)) ** -0.5,
+        "exponential c = 0.95, s = T/89.8": lambda t: ETA0 * 0.95 ** (t / (T / 89.78)),
+    }
+    return max(float(np.max(np.abs(np.asarray([float(scheds[k](int(t))) for t in taus]) - f(taus)) / f(taus)))
+               for k, f in formulas.items())
+
+
+def measure(quick: bool, seed: int) -> dict:
+    """Every number the claims are decided on: the regression problem, the schedules' curves, the floors."""
     key = jax.random.key(seed)
-    d, n, batch, sigma = 10, 1000, 4, 0.5
-    epochs, R = (40, 4) if quick else (40, 8)  # same horizon T: the schedules depend on it
-    # The noise floors' verdicts need a half-width well under the 2.3% that separates the reshuffled theories
-    # (see _floor_study): their own seeds, more of them (a run of the linear model is cheap).
-    R_floor = 16 if quick else 128
-    T = epochs * (n // batch)  # total updates
+    d, n, batch, sigma, epochs = SETUP["d"], SETUP["n"], SETUP["batch"], SETUP["sigma"], SETUP["epochs"]
+    R = seeds("schedules/decay-beats-constant-linear", quick)
+    R_floor = seeds("schedules/floor-reshuffled-eta0.05", quick)
+    T = epochs * (n // batch)  # total updates (the same in quick mode: the schedules depend on it)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
     w_true = rng.normal(size=d)
     Y = X @ w_true + sigma * rng.normal(size=n)
     x, y = jnp.asarray(X, jnp.float32), jnp.asarray(Y[:, None], jnp.float32)
-    # The training set's own minimum (least squares, with a bias: the model is a = W x + b).
-    Xb = np.hstack([X, np.ones((n, 1))])
+    Xb = np.hstack([X, np.ones((n, 1))])  # the model is a = W x + b: its own least-squares minimum
     w_ls, *_ = np.linalg.lstsq(Xb, Y, rcond=None)
     c_min = 0.5 * float(np.mean((Xb @ w_ls - Y) ** 2))
-    H = Xb.T @ Xb / n  # Hessian of the mean cost 1/2 (y - a)^2 in (W, b)
-    lam_H = np.linalg.eigvalsh(H)
-    x_eval, y_eval = x, y
+    lam_min = float(np.linalg.eigvalsh(Xb.T @ Xb / n).min())
     net = nn.MLP((d, 1), hidden="linear", output="linear")
-    eta0, etaK = 0.05, 0.0005
-    scheds = {
-        f"constant η₀ = {eta0}": schedules.constant(eta0),
-        f"linear {eta0} → {etaK} over K = T": schedules.linear(eta0, etaK, T),
-        "power law c = −0.5, s = T/9999": schedules.power_law(eta0, T / 9999, -0.5),
-        "power law c = −0.5, s = T/99 (to η₀/10)": schedules.power_law(eta0, T / 99, -0.5),
-        "exponential c = 0.95, s = T/89.8": schedules.exponential_decay(eta0, T / 89.78, 0.95),
-        f"constant η_K = {etaK}": schedules.constant(etaK),
-    }
+    scheds = _schedules(T)
     keys = jax.random.split(jax.random.fold_in(key, 1), R)
-    curves = {name: _train(net, s, x, y, keys, epochs, batch, x_eval, y_eval) - c_min for name, s in scheds.items()}
+    curves = {name: _train(net, s, x, y, keys, epochs, batch, x, y) - c_min for name, s in scheds.items()}
+    floors = _measure_floors(X, Y, w_ls, batch, jax.random.split(jax.random.fold_in(key, 2), R_floor),
+                             SETUP["floor_epochs"], quick)
+    budget = {k: float(np.sum(np.asarray(jax.vmap(s)(jnp.arange(T))))) * lam_min for k, s in scheds.items()}
+    floor_eta0 = float(floors["reshuffled_theory"][floors["etas"].index(ETA0)])
+    r_ls = Y - Xb @ w_ls
+    return {
+        "setup": {**SETUP, "T": T, "seeds": R, "floor_seeds": R_floor},
+        "formula_error": _formula_error(scheds, T), "excess_cost": curves, "c_min": c_min, "lambda_min": lam_min,
+        "floors": floors, "noise_floor_reshuffled_theory_eta0": floor_eta0,
+        "noise_floor_additive_etaK": _sgd_floor.floor_reshuffled(Xb, r_ls, batch, ETAK, multiplicative=False),
+        "relaxation_budget": budget,
+        "e_folds_needed": float(np.log(float(np.mean(curves[f"constant η₀ = {ETA0}"][:, 0])) / floor_eta0)),
+        "theory_lines": _theory_lines(Xb, r_ls, batch, floors["etas"], quick),
+    }
 
-    verdicts = []
-    # (a) the schedules equal the notes' formulas.
-    taus = np.array([0, T // 4, T // 2, T, 2 * T])
-    formulas = {
-        "linear": lambda t: np.where(t <= T, (1 - t / T) * eta0 + (t / T) * etaK, etaK),
-        "power": lambda t: eta0 * (1 + t / (T / 9999)) ** -0.5,
-        "exponential": lambda t: eta0 * 0.95 ** (t / (T / 89.78)),
-    }
-    got = {
-        "linear": scheds[f"linear {eta0} → {etaK} over K = T"],
-        "power": scheds["power law c = −0.5, s = T/9999"],
-        "exponential": scheds["exponential c = 0.95, s = T/89.8"],
-    }
-    form_err = max(
-        float(np.max(np.abs(np.asarray([float(got[k](int(t))) for t in taus]) - formulas[k](taus)) / formulas[k](taus)))
-        for k in formulas
-    )
-    verdicts.append(
-        verdict(
-            "fnn.schedules equal the notes' linear, power-law and exponential formulas (tau = 0, T/4, T/2, T, 2T)",
-            form_err,
-            0.0,
-            form_err <= 1e-5,
-            "max relative error <= 1e-5 (float32)",
-            SECTION, kind="check",
-        )
-    )
-    # (b) the constant rate's noise floor at several rates: sampling with replacement (exact second-moment theory)
-    # vs reshuffling each epoch (what fnn does; zero-sum noise within an epoch), each measured.
-    floor_keys = jax.random.split(jax.random.fold_in(key, 2), R_floor)
-    floors = _floor_study(X, Y, w_ls, batch, floor_keys, 80, quick)
-    verdicts += floors.pop("verdicts")
-    # (c) final cost: each decaying schedule against the constant eta_0, in every seed. The
-    # "relaxation budget" sum_tau eta(tau) lambda_min says how many e-folds the slowest direction
-    # can shrink: a schedule that decays too early cannot finish the descent.
-    c_eta0 = f"constant η₀ = {eta0}"
-    final = {name: c[:, -1] for name, c in curves.items()}
-    decaying = [k for k in scheds if not k.startswith("constant")]
-    taus_all = np.arange(T)
-    budget = {k: float(np.sum(np.asarray(jax.vmap(scheds[k])(jnp.asarray(taus_all))))) * float(lam_H.min()) for k in scheds}
-    floor_pred = float(floors["reshuffled_theory"][floors["etas"].index(eta0)])
-    need = float(np.log(float(np.mean(curves[c_eta0][:, 0])) / floor_pred))
+
+def _theory_lines(xb, r, batch: int, etas, quick: bool) -> dict:
+    """The floors' theories on a fine grid of rates (panel (c))."""
+    fine = np.geomspace(min(etas) / 1.5, max(etas) * 1.5, 8 if quick else 20)
+    return {"eta": fine,
+            "with_replacement": [_sgd_floor.floor_with_replacement(xb, r, batch, e) for e in fine],
+            "reshuffled": [_sgd_floor.floor_reshuffled(xb, r, batch, e) for e in fine],
+            "valid": [_sgd_floor.pair_expansion_parameter(xb, batch, e) <= 0.25 for e in fine],
+            "additive": [_sgd_floor.floor_reshuffled(xb, r, batch, e, multiplicative=False) for e in fine],
+            "notes": [_sgd_floor.floor_notes(xb, r, batch, e) for e in fine]}
+
+
+def decide_all(res: dict, quick: bool) -> tuple[list[dict], dict]:
+    """Every registered claim decided on ``measure``'s numbers; also the ratios shown in the record."""
+    R, epochs = res["setup"]["seeds"], res["setup"]["epochs"]
+    curves = res["excess_cost"]
+    vs = [decide("schedules/formulas", res["formula_error"], quick=quick)]
+    vs += _decide_floors(res["floors"], quick)
+    const = curves[f"constant η₀ = {ETA0}"][:, -1]
     ratios = {}
-    for k in decaying:
-        r = final[k] / final[c_eta0]
-        m_log, lo_log, hi_log = t_interval(np.log(r))
-        ratios[k] = float(np.exp(m_log))
-        verdicts.append(
-            verdict(
-                f"decaying the rate ends lower than keeping eta_0 ({k}; relaxation budget sum eta lambda_min = "
-                f"{budget[k]:.1f} e-folds, {need:.1f} needed to reach eta_0's floor): final excess cost / constant eta_0's, "
-                f"geometric mean over {R} seeds",
-                ratios[k],
-                "< 1",
-                hi_log < 0,
-                "upper end of the 95% t-interval of the geometric mean < 1",
-                SECTION, kind="prediction", interval=(float(np.exp(lo_log)), float(np.exp(hi_log))), n_seeds=R,
-            )
-        )
-    # Start large: at 10% of training the schedules (which start at eta_0) are ahead of the small constant rate.
+    for name, cid in DECAY_CLAIM.items():
+        m_log, lo_log, hi_log = t_interval(np.log(curves[name][:, -1] / const))
+        ratios[name] = float(np.exp(m_log))
+        vs.append(decide(cid, ratios[name], quick=quick, interval=(float(np.exp(lo_log)), float(np.exp(hi_log))),
+                         n=R, detail={"relaxation budget (e-folds)": res["relaxation_budget"][name],
+                                      "e-folds needed": res["e_folds_needed"]}))
     e10 = max(1, epochs // 10)
-    small = curves[f"constant η_K = {etaK}"]
-    early_iv = {k: t_interval(np.log(curves[k][:, e10] / small[:, e10])) for k in decaying}
+    small = curves[f"constant η_K = {ETAK}"][:, e10]
+    early_iv = {k: t_interval(np.log(curves[k][:, e10] / small)) for k in DECAY_CLAIM}
     early = {k: float(np.exp(v[0])) for k, v in early_iv.items()}
-    worst = max(v[2] for v in early_iv.values())
-    verdicts.append(
-        verdict(
-            f"starting large pays: excess cost after {e10} of {epochs} epochs, schedule / constant eta_K = {etaK} "
-            "(geometric mean over seeds)",
-            early,
-            "< 1 for every schedule",
-            worst < 0,
-            "upper end of the 95% t-interval of each geometric mean < 1",
-            SECTION, kind="prediction", n_seeds=R,
-        )
-    )
+    worst = max(early_iv, key=lambda k: early_iv[k][0])
+    vs.append(decide("schedules/start-large-pays", early[worst], quick=quick, n=R,
+                     interval=(float(np.exp(early_iv[worst][1])), float(np.exp(max(v[2] for v in early_iv.values())))),
+                     detail={"by schedule": early, "epoch": e10}))
+    return vs, {"final_ratio_to_constant_eta0": ratios, "early_ratio_to_constant_etaK": early}
 
-    # ---- figure ------------------------------------------------------------------------------------
-    xb = np.hstack([X, np.ones((n, 1))])
-    # At eta_K, eps = 2/(eta_K lambda_min N) = 20: the pair expansion does not apply; the additive closed form
-    # (exact for additive noise; the multiplicative part is O(eta) there) gives the line.
-    floor_k = _sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, etaK, multiplicative=False)
-    fig, axes = figure(3, 1, width=5.6, height=4.4)
+
+def run(quick: bool = False, seed: int = 0, out_dir=None) -> dict:
+    res = measure(quick, seed)
+    verdicts, ratios = decide_all(res, quick)
+    fig = _figure(res)
+    data_out = {k: v for k, v in res.items() if k != "theory_lines"}
+    return save("schedules", seed=seed, quick=quick, verdicts=verdicts, data={**data_out, **ratios}, fig=fig,
+                out_dir=out_dir, title="Learning-rate schedules vs a constant rate (notes, Learning rate scheduling)")
+
+
+def _figure(res: dict):
+    """(a) the schedules, (b) the excess cost under each, (c) the noise floor vs the rate."""
+    import matplotlib.ticker as mticker
+
+    st, curves, floors = res["setup"], res["excess_cost"], res["floors"]
+    T, epochs = st["T"], st["epochs"]
+    scheds = _schedules(T)
+    color = dict(zip(scheds, ("k", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
+    fig, axes = figure(3, 1, width=5.6, height=5.4)
     ax = axes[0, 0]
     t = np.unique(np.geomspace(1, 2 * T, 300).astype(int))
     for name, s in scheds.items():
-        ax.loglog(t, [float(s(int(v))) for v in t], label=name)
+        ax.loglog(t, [float(s(int(v))) for v in t], color=color[name], label=name)
     ax.axvline(T, color="gray", ls=":", lw=0.8, label="end of training T")
     ax.set(xlabel="update τ", ylabel="learning rate η(τ)", title="(a) the notes' schedules (fnn.schedules)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     ax = axes[0, 1]
     ep = np.arange(epochs + 1)
     for name, c in curves.items():
         g, lo, hi = (np.exp(v) for v in np.array([t_interval(col) for col in np.log(c).T]).T)
-        (line,) = ax.semilogy(ep, g, label=name)
-        ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-    ax.axhline(floor_pred, color="k", ls=":", lw=1.2, label="theory: stationary floor of a constant η₀")
-    ax.axhline(floor_k, color="gray", ls=":", lw=1.2, label="theory: stationary floor of a constant η_K")
-    ax.set(xlabel="epoch", ylabel="excess cost C(w) − C(w_min), training set",
-           title=f"(b) SGD, m = {batch}, linear regression d = {d}, σ = {sigma}\n"
-                 f"geometric mean, 95% t-band, {R} seeds")
-    ax.title.set_fontsize(9)
-    ax.text(0.02, 0.02, "dotted: stationary floors (means) of a\n"
-            "CONSTANT rate. Decaying schedules pass\n"
-            "below η₀'s floor as η(τ) falls; exponential\n"
-            "and power law T/9999 end at η_K, near\n"
-            "η_K's floor (curves: geometric means, below\n"
-            "the mean). Constant η_K is still relaxing\n"
-            f"(1/(η_K λ_min N) = {1 / (etaK * lam_H.min() * (n // batch)):.0f} epochs per e-fold).",
-            transform=ax.transAxes, ha="left", va="bottom", fontsize=5.5, multialignment="left",
-            bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.19), ncol=2)
+        ax.semilogy(ep, g, color=color[name], label=name)
+        ax.fill_between(ep, lo, hi, color=color[name], alpha=0.15, lw=0)
+    ax.axhline(res["noise_floor_reshuffled_theory_eta0"], color="k", ls=":", lw=1.2,
+               label="theory: stationary floor of constant η₀")
+    ax.axhline(res["noise_floor_additive_etaK"], color="tab:purple", ls=":", lw=1.2,
+               label="theory: stationary floor of constant η_K")
+    ax.set(xlabel="epoch", ylabel="excess cost C(w) − C(w_min)",
+           title=f"(b) SGD m = {st['batch']}, d = {st['d']}, σ = {st['sigma']}:\n"
+                 f"geometric mean, 95% t-band, {st['seeds']} seeds")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     ax = axes[0, 2]
-    etas = np.asarray(floors["etas"])
-    fine = np.geomspace(etas.min() / 1.5, etas.max() * 1.5, 8 if quick else 20)
-    ax.loglog(fine, [_sgd_floor.floor_with_replacement(xb, Y - xb @ w_ls, batch, e) for e in fine], "-",
-              color="tab:red", label="theory, with replacement (exact)")
-    res = np.array([_sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, e) for e in fine])
-    ok = np.array([_sgd_floor.pair_expansion_parameter(xb, batch, e) <= 0.25 for e in fine])
-    ax.loglog(fine[ok], res[ok], "-", color="tab:blue", label="theory, reshuffled (pair expansion, ε ≤ 0.25)")
-    ax.loglog(fine[~ok | np.roll(ok, -1)], res[~ok | np.roll(ok, -1)], "--", color="tab:blue", lw=0.9,
-              label="same, ε > 0.25 (outside its validity)")
-    ax.loglog(fine, [_sgd_floor.floor_reshuffled(xb, Y - xb @ w_ls, batch, e, multiplicative=False) for e in fine],
-              ":", color="tab:cyan", lw=1.0, label="reshuffled, additive noise only (exact closed form)")
-    st = np.array(floors["reshuffled_reference"])
-    ax.errorbar(etas, st[:, 0], yerr=[st[:, 0] - st[:, 1], st[:, 2] - st[:, 0]], fmt="x", color="k", ms=5,
-                capsize=2, label="float64 simulation of exact reshuffled SGD (no fnn)")
-    ax.loglog(fine, [_sgd_floor.floor_notes(xb, Y - xb @ w_ls, batch, e) for e in fine], "--", color="0.5",
-              lw=0.9, label="notes: Σ ησ²λ/(2m(2−ηλ)) ≈ ησ²tr(H)/(4m)")
-    for mode, color, mk in (("with_replacement", "tab:red", "o"), ("reshuffled", "tab:blue", "s")):
-        st = np.array([t_interval(row) for row in floors[f"{mode}_measured"]])
-        ax.errorbar(etas, st[:, 0], yerr=[st[:, 0] - st[:, 1], st[:, 2] - st[:, 0]], fmt=mk, color=color, ms=5,
-                    mfc="none", capsize=3, label=f"measured, {mode.replace('_', ' ')} (95% t-interval)")
-    import matplotlib.ticker as mticker
-
+    th, etas = res["theory_lines"], np.asarray(floors["etas"])
+    fine, ok = np.asarray(th["eta"]), np.asarray(th["valid"])
+    res_th = np.asarray(th["reshuffled"])
+    ax.loglog(fine, th["with_replacement"], "-", color="tab:red", label="theory, with replacement (exact)")
+    ax.loglog(fine[ok], res_th[ok], "-", color="tab:blue", label="theory, reshuffled (pair expansion, ε ≤ 0.25)")
+    ext = ~ok | np.roll(ok, -1)
+    ax.loglog(fine[ext], res_th[ext], "--", color="tab:blue", lw=0.9, label="same, ε > 0.25 (outside its validity)")
+    ax.loglog(fine, th["additive"], ":", color="tab:cyan", lw=1.2, label="reshuffled, additive noise only (closed form)")
+    ax.loglog(fine, th["notes"], "--", color="0.5", lw=0.9, label="notes: ≈ ησ²tr(H)/(4m)")
+    ref = np.array(floors["reshuffled_reference"])
+    ax.errorbar(etas, ref[:, 0], yerr=[ref[:, 0] - ref[:, 1], ref[:, 2] - ref[:, 0]], fmt="x", color="k", ms=5,
+                capsize=2, label="float64 simulation, reshuffled (no fnn)")
+    for mode, c, mk in (("with_replacement", "tab:red", "o"), ("reshuffled", "tab:blue", "s")):
+        m = np.array([t_interval(row) for row in floors[f"{mode}_measured"]])
+        ax.errorbar(etas, m[:, 0], yerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt=mk, color=c, ms=5,
+                    mfc="none", capsize=3, label=f"fnn, {mode.replace('_', ' ')} (95% t-interval)")
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set(xlabel="learning rate η", ylabel="stationary excess cost (epoch ends)",
-           title=f"(c) the noise floor vs η: with replacement vs reshuffling ({R_floor} seeds)")
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=6, loc="lower right")
+           title=f"(c) noise floor vs η ({st['floor_seeds']} seeds):\nwith replacement vs reshuffled")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1)
     fig.tight_layout()
-
-    data_out = {
-        "setup": {"n": n, "d": d, "batch": batch, "epochs": epochs, "T": T, "seeds": R, "floor_seeds": R_floor, "eta0": eta0, "etaK": etaK, "sigma": sigma},
-        "excess_cost": curves, "c_min": c_min, "noise_floor_reshuffled_theory_eta0": floor_pred, "floors": floors,
-        "final_ratio_to_constant_eta0": ratios, "relaxation_budget": budget, "e_folds_needed": need,
-        "early_ratio_to_constant_etaK": early,
-    }
-    return save("schedules", seed=seed, quick=quick, verdicts=verdicts, data=data_out, fig=fig, out_dir=out_dir,
-                title="Learning-rate schedules vs a constant rate (notes, Learning rate scheduling)")
+    return fig

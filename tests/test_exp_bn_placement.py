@@ -2,7 +2,7 @@
 
 The formulas (the pair identity, the Jacobian gain, E[sigma'(u)] and the saturated fraction for Gaussian u)
 are checked against jax.jacobian / Monte Carlo draws where they must hold; the post-activation forward pass
-against a direct re-computation; the whole quick run is a slow test.
+against a direct re-computation; the quick run is in tests/test_experiments_quick.py.
 """
 
 from __future__ import annotations
@@ -91,13 +91,32 @@ def test_pre_activation_network_is_fnns():
         assert B._check_against_fnn(jax.random.key(3)) <= 1e-9
 
 
-@pytest.mark.slow
-def test_quick_run_records_every_claim(tmp_path):
-    r = B.run(quick=True, out_dir=tmp_path)
-    assert (tmp_path / "bn_placement.png").exists()
-    kinds = [v["kind"] for v in r["verdicts"]]
-    assert kinds.count("check") == 3 and kinds.count("prediction") == 6
-    for v in r["verdicts"]:
-        if v["kind"] == "check":
-            assert v["outcome"] == "as expected", v["claim"]
-        assert v["outcome"] in ("as expected", "unexpected")
+def test_init_factor_error_is_the_worst_layer_of_the_seed_mean():
+    measured = np.array([[0.20, 0.04, 0.05], [0.22, 0.04, 0.03]])
+    assert B.init_factor_error(measured, [0.2, 0.05, 0.04]) == pytest.approx(0.2)
+    assert B.init_factor_error(measured, [0.21, 0.04, 0.04]) == pytest.approx(0.0)
+
+
+def test_full_mode_decides_every_claim_by_its_registered_rule():
+    from experiments import _registry
+
+    rng = np.random.default_rng(0)
+    sat = {}
+    for name, pred in (("normal/pre", 0.2066), ("normal/post", 0.0391), ("xavier/pre", 0.2066),
+                       ("xavier/post", 0.232)):
+        sat[name] = {"measured": pred * (1 + rng.normal(0, 0.005, (5, 3))), "predicted": [pred] * 3,
+                     "variance": [1.0] * 3}
+    out = {"identities": {"pair_max_abs_error": 1e-15, "gain_max_rel_error": 1e-12, "gain_max": 9.9995,
+                          "gain_bound": 10.0},
+           "fnn_check_max_difference": 1e-16,
+           "delta_training": {"K=2, delta=1e-05": {"heldout_accuracy": rng.normal(0.60, 0.01, 5), "rate": 0.01},
+                              "K=2, delta=1": {"heldout_accuracy": rng.normal(0.74, 0.01, 5), "rate": 0.3}},
+           "init_sigmoid_inputs": sat,
+           "placement_training": {"normal/pre": {"final_cost": rng.normal(0.45, 0.01, 5), "rate": 1.0},
+                                  "normal/post": {"final_cost": rng.normal(0.77, 0.01, 5), "rate": 0.1}}}
+    vs = B.decide_all(out, quick=False)
+    _registry.check_complete("bn_placement", vs)
+    assert all(v["outcome"] == "as expected" for v in vs), [(v["id"], v["outcome"]) for v in vs]
+    out["init_sigmoid_inputs"]["normal/post"]["predicted"] = [0.2066] * 3  # the pre-activation value: refuted
+    vs = B.decide_all(out, quick=False)
+    assert next(v for v in vs if v["id"] == "bn_placement/sigma-deriv-normal-post")["outcome"] == "unexpected"

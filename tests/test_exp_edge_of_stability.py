@@ -75,22 +75,26 @@ def _phases(levels: tuple[float, float], etas, seeds: int = 5):
     return out
 
 
+def _by(verdicts, name):
+    return next(v for v in verdicts if v["id"] == f"edge_of_stability/{name}-tanh-quadratic")
+
+
 def _pinned(verdicts):
-    return next(v for v in verdicts if v["claim"].startswith("the level lambda_max settles at is set by eta"))
+    return _by(verdicts, "pinned-by-eta")
 
 
 def test_the_pinned_by_eta_verdict_separates_a_level_at_2_over_eta_from_continued_sharpening():
     factors, lam0 = (1.25, 1.6), np.full(5, 10.0)
     etas = [2 / (c * 10.0) for c in factors]
-    pinned = _verdicts("tanh MLP, quadratic", _phases((1.05 * 2 / etas[0], 1.05 * 2 / etas[1]), etas), etas, lam0,
-                       factors, 110, 10)
+    pinned = _verdicts("tanh-quadratic", _phases((1.05 * 2 / etas[0], 1.05 * 2 / etas[1]), etas), lam0, 10, False)
     v = _pinned(pinned)
     assert v["outcome"] == "as expected" and v["measured"] == pytest.approx(1.28, rel=0.02)
+    assert v["excludes_point"] is not None  # the registered point 1.28 is compared with the interval
     # a level that ignores eta (both rates at 1.3 x the larger 2/eta) is what sharpening that goes on would give
     same = 1.3 * 2 / etas[1]
-    v = _pinned(_verdicts("tanh MLP, quadratic", _phases((same, same), etas), etas, lam0, factors, 110, 10))
+    v = _pinned(_verdicts("tanh-quadratic", _phases((same, same), etas), lam0, 10, False))
     assert v["outcome"] == "unexpected" and v["measured"] == pytest.approx(1.0, rel=0.02)
-    at = next(v for v in pinned if v["claim"].startswith("Cohen et al.: after reaching"))
+    at = _by(pinned, "hovers-at-2-over-eta")
     assert at["outcome"] == "as expected" and at["interval"][0] >= REACH
 
 
@@ -105,6 +109,27 @@ def test_a_level_below_2_over_eta_fails_the_at_or_above_verdict():
     lam, cost = _trace(thr=10.0, level=0.93 * 10.0)
     lam[3] = 0.96 * 10.0
     p = _phase(lam, cost, 10.0, 10, False)
-    v = _verdicts("tanh MLP, quadratic", [[p, p]] * 5, etas, lam0, factors, 110, 10)
-    at = next(x for x in v if x["claim"].startswith("Cohen et al.: after reaching"))
+    v = _verdicts("tanh-quadratic", [[p, p]] * 5, lam0, 10, False)
+    at = _by(v, "hovers-at-2-over-eta")
     assert at["outcome"] == "unexpected"
+
+
+def test_a_level_that_keeps_rising_past_2_over_eta_fails_the_hover_band():
+    factors, lam0 = (1.25, 1.6), np.full(5, 10.0)
+    etas = [2 / (c * 10.0) for c in factors]
+    v = _verdicts("tanh-quadratic", _phases((1.4 * 2 / etas[0], 1.4 * 2 / etas[1]), etas), lam0, 10, False)
+    assert _by(v, "hovers-at-2-over-eta")["outcome"] == "unexpected"
+    assert _by(v, "above-2-over-eta")["outcome"] == "unexpected"  # every measurement above 2/eta
+
+
+def test_every_decided_claim_of_a_configuration_is_registered_and_seed_counts_come_from_the_registry():
+    from experiments import _registry
+
+    factors, lam0 = (1.25, 1.6), np.full(5, 10.0)
+    etas = [2 / (c * 10.0) for c in factors]
+    v = _verdicts("tanh-quadratic", _phases((1.05 * 2 / etas[0], 1.05 * 2 / etas[1]), etas), lam0, 10, False)
+    ids = {x["id"] for x in v}
+    registered = {c for c in _registry.claims("edge_of_stability") if c.endswith("-tanh-quadratic")}
+    assert ids == registered - {"edge_of_stability/tracker-tanh-quadratic"}
+    with pytest.raises(ValueError, match="registers 5 seeds"):
+        _verdicts("tanh-quadratic", _phases((10.5, 13.4), etas, seeds=4), np.full(4, 10.0), 10, False)

@@ -1,5 +1,6 @@
-"""Universal approximation experiments (issue 12): the staircase construction,
-the derivative clause and the binary worst case, in quick mode."""
+"""Universal approximation experiments: the helpers behind the staircase
+construction and the binary worst case's model comparison (the quick runs are
+in tests/test_experiments_quick.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from experiment_checks import assert_no_unexpected, assert_same_claims_as_full_run
 from experiments import uat_boolean, uat_derivatives, universal_approximation
 
 
@@ -24,24 +23,6 @@ def test_staircase_construction_error_follows_the_midpoint_formula():
         assert abs(rms / predicted - 1) < 0.05
 
 
-@pytest.mark.slow  # 10 s on 2 cores
-def test_uat_derivatives_quick_run(tmp_path):
-    record = uat_derivatives.run(quick=True, seed=0, out_dir=tmp_path)
-    assert_no_unexpected(record)
-    assert_same_claims_as_full_run("uat_derivatives", record)
-    assert (tmp_path / "uat_derivatives.png").stat().st_size > 10_000
-
-
-@pytest.mark.slow
-def test_uat_boolean_quick_run(tmp_path):
-    record = uat_boolean.run(quick=True, seed=0, out_dir=tmp_path)
-    assert_no_unexpected(record)
-    assert_same_claims_as_full_run("uat_boolean", record)
-    # the exponential-vs-polynomial comparison needs n up to 9: skipped, with its reason, in quick mode
-    skipped = [v for v in record["verdicts"] if v["outcome"] == "skipped"]
-    assert len(skipped) == 1 and "full mode only" in skipped[0]["skipped_reason"]
-
-
 def test_boolean_model_comparison_prefers_the_true_model():
     rng = np.random.default_rng(0)
     ns = np.repeat(np.arange(2.0, 10.0), 6)
@@ -49,3 +30,14 @@ def test_boolean_model_comparison_prefers_the_true_model():
     poly_data = 2.5 * np.log2(ns) + 1.0 + 0.1 * rng.normal(size=ns.size)
     assert uat_boolean._model_comparison(ns, exp_data, rng, 200)["log_rss_ratio_interval"][0] > 0
     assert uat_boolean._model_comparison(ns, poly_data, rng, 200)["log_rss_ratio_interval"][1] < 0
+
+
+def test_derivative_clause_closed_form_derivatives_match_autodiff():
+    import jax
+
+    x = np.linspace(-1, 1, 101)
+    fp = uat_derivatives.fprime(x)
+    for t in range(2):
+        f = lambda z, t=t: universal_approximation._targets(z[None, None])[t, 0, 0]
+        auto = np.asarray(jax.vmap(jax.grad(f))(jnp.asarray(x, jnp.float32)), np.float64)
+        assert np.max(np.abs(auto - fp[t])) <= 1e-3 * np.max(np.abs(fp[t]))
