@@ -52,7 +52,6 @@ argument, the expected and the given value. A traced hyperparameter (under
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 

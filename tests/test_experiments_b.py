@@ -6,12 +6,8 @@ with ``n_seeds``) states its 95% interval over at least 3 seeds.
 
 from __future__ import annotations
 
-import importlib
-import json
 
-import pytest
 
-from experiments._common import KINDS
 
 
 def test_path_count_by_dynamic_programming_is_the_product_of_later_widths():

@@ -11,9 +11,7 @@ each against an independent computation.
 
 from __future__ import annotations
 
-import importlib
 import itertools
-import json
 import math
 
 import numpy as np

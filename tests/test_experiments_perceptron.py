@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from experiment_checks import assert_matches_recorded
 from experiments import perceptron as experiment
 
 

@@ -14,7 +14,6 @@ import hashlib
 import http.server
 import os
 import pathlib
-import shutil
 import threading
 import time
 
@@ -273,7 +272,7 @@ def test_stale_part_files_of_a_killed_download_are_removed_by_the_next_download(
 # networks and costs: labels and targets
 # ----------------------------------------------------------------------------
 
-from fnn import activations, backprop, costs, initializers, nn, norm, optim, schedules  # noqa: E402
+from fnn import activations, backprop, costs, nn, norm, optim, schedules  # noqa: E402
 
 
 def _softmax_net():
