@@ -147,6 +147,13 @@ def _row(name: str, record: dict, v: dict, history: list[dict]) -> str:
 
 def _provenance_lines(records: list[tuple[str, dict]]) -> list[str]:
     """Which commits and trees the records came from: one clean commit is what a reader can trust."""
+    legacy = [name for name, record in records if not record.get("provenance")]
+    if legacy:
+        return [f"**{len(legacy)} of {len(records)} records predate the claim registry**: they carry no commit and "
+                "no claim hashes, and their outcomes were decided by the experiments' own rules of that time, not "
+                "by the registered ones (`experiments/claims/`). Their claims have since been registered and every "
+                "change is in the [ledger](LEDGER.md); the records are to be regenerated at one commit from a "
+                "clean tree (`python -m experiments all`). Until then, read the outcomes below as the old ones."]
     commits = {}
     for name, record in records:
         prov = record.get("provenance") or {}
@@ -157,6 +164,21 @@ def _provenance_lines(records: list[tuple[str, dict]]) -> list[str]:
         return [f"All records come from commit {key}."]
     return ["The records come from several commits (regenerate them at one commit from a clean tree):", ""] + [
         f"- {key}: {', '.join(names)}" for key, names in sorted(commits.items())]
+
+
+def _registry_line(out_dir: Path) -> str:
+    """The registered claims by kind and the ledger's entries by change, whatever the records say."""
+    from experiments import _registry
+
+    kinds: dict[str, int] = {}
+    changes: dict[str, int] = {}
+    for name in available():
+        for claim in _registry.claims(name).values():
+            kinds[claim.kind] = kinds.get(claim.kind, 0) + 1
+        for e in _ledger.entries(out_dir, name):
+            changes[e["change"]] = changes.get(e["change"], 0) + 1
+    return ("Registered claims: " + ", ".join(f"{kinds.get(k, 0)} {k}" for k in KINDS)
+            + "; ledger entries: " + (", ".join(f"{n} {c}" for c, n in sorted(changes.items())) or "none") + ".")
 
 
 def write_readme(out_dir: Path) -> Path:
@@ -188,6 +210,8 @@ def write_readme(out_dir: Path) -> Path:
         "An unexpected or inconclusive outcome is a result. Revisions of claims are in the [ledger](LEDGER.md).",
         "",
         *_provenance_lines(records),
+        "",
+        _registry_line(out_dir),
         "",
         f"In all: {len(every)} verdicts — "
         + ", ".join(f"{len(groups[k])} {k if k != 'null' else 'without kind'}"

@@ -57,8 +57,10 @@ def summarize(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
         counts.setdefault(k, {}).setdefault(o, 0)
         counts[k][o] += 1
         groups.setdefault(k, set()).add(v.get("group") or v.get("id") or id(v))
-        if not v.get("id") or not v.get("claim_hash"):
-            problems.append(f"unregistered verdict: {v.get('claim', '?')!r}")
+    unregistered = [v for v in verdicts if not v.get("id") or not v.get("claim_hash")]
+    if unregistered:
+        problems.append(f"{len(unregistered)} verdicts carry no registered claim (records written before the "
+                        "claim registry, decided by their experiments' own rules)")
     flat = [outcome_of(v) for v in verdicts]
     return {
         "counts": counts,
