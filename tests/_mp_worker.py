@@ -35,7 +35,7 @@ from fnn import distributed  # noqa: E402
 
 if NPROC > 1:
     heartbeat = 4 if SCENARIO == "fail" else 30
-    distributed.initialize(f"127.0.0.1:{PORT}", NPROC, PID, timeout_s=60, heartbeat_timeout_s=heartbeat,
+    distributed.initialize(f"127.0.0.1:{PORT}", NPROC, PID, join_timeout_s=60, heartbeat_timeout_s=heartbeat,
                            shutdown_timeout_s=30, bind_address=f"127.0.0.1:{PORT}")
 
 import numpy as np  # noqa: E402
