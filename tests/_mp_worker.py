@@ -40,7 +40,7 @@ if NPROC > 1:
 
 import numpy as np  # noqa: E402
 
-from fnn import checkpoint, nn, optim, parallel, train  # noqa: E402
+from fnn import checkpoint, nn, optim, parallel, schedules, train  # noqa: E402
 
 N, N_IN, BATCH, EPOCHS, POP = 256, 8, 32, 2, 4
 NET = nn.MLP((N_IN, 16, 3), hidden="tanh", output="softmax")
@@ -121,6 +121,16 @@ def expect_disagreement(results, times, process_local: bool) -> None:
             results[f"disagree_{what}"] = "no error"
         except ValueError as e:
             results[f"disagree_{what}"] = str(e)
+    if not process_local:  # process 1 passes another schedule (same rate at step 0), then another precision
+        decayed = optim.sgd(schedules.cosine_decay(0.1, 1000), momentum=0.9)
+        for what, opt, precision in (("schedule", decayed if PID else optimizer(), "float32"),
+                                     ("precision", optimizer(), "bfloat16" if PID else "float32")):
+            try:
+                train.fit(NET, COST, opt, mine, 1, BATCH, key=jax.random.key(0), progress=False,
+                          devices=jax.devices(), precision=precision)
+                results[f"disagree_{what}"] = "no error"
+            except ValueError as e:
+                results[f"disagree_{what}"] = str(e)
     stage("disagreement", times)
 
 
