@@ -81,6 +81,7 @@ def initialize(
     shutdown_timeout_s: int = 300,
     bind_address: str | None = None,
     cpu_collectives: str = "gloo",
+    quiet_gloo: bool = True,
     prog: str = "fnn.distributed",
 ) -> None:
     """Join the processes, then start JAX's distributed runtime with gloo CPU collectives.
@@ -107,7 +108,10 @@ def initialize(
     default would be every interface; ``"[::]:PORT"`` asks for that).
     ``cpu_collectives`` (``"gloo"``, ``"mpi"`` or ``"none"``) sets
     ``jax_cpu_collectives_implementation``: without it CPU devices of
-    different processes cannot all-reduce. ``prog`` prefixes the messages.
+    different processes cannot all-reduce; ``quiet_gloo`` drops the ``[Gloo]
+    Rank k is connected to n peer ranks`` lines gloo prints on stdout (file
+    descriptor 1 then passes through a filtering thread). ``prog`` prefixes
+    the messages.
     """
     if coordinator is not None:
         parse_address(coordinator, "coordinator")
@@ -122,6 +126,8 @@ def initialize(
                         ("shutdown_timeout_s", shutdown_timeout_s)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1 (seconds), got {value!r}")
+    if not isinstance(quiet_gloo, bool):
+        raise TypeError(f"quiet_gloo must be a bool, got {quiet_gloo!r}")
     if cpu_collectives not in ("gloo", "mpi", "none"):
         raise ValueError(f"cpu_collectives must be one of ['gloo', 'mpi', 'none'], got {cpu_collectives!r}")
     if jax.distributed.is_initialized():
@@ -132,6 +138,8 @@ def initialize(
         _watch = _rendezvous.join(host, port, process_id, num_processes, join_timeout_s, shutdown_timeout_s, prog)
     if cpu_collectives != "none":
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+    if cpu_collectives == "gloo" and quiet_gloo:
+        _quiet_gloo()
     jax.distributed.initialize(
         coordinator_address=coordinator,
         num_processes=num_processes,
@@ -142,6 +150,60 @@ def initialize(
         shutdown_timeout_seconds=shutdown_timeout_s,
         coordinator_bind_address=bind_address or coordinator,
     )
+
+
+def _is_gloo_noise(line: bytes) -> bool:
+    """gloo's ``[Gloo] Rank k is connected to n peer ranks. Expected number ...`` (whole, or a piece of one
+    that another thread's copy split: gloo writes it in several parts)."""
+    return b"[Gloo]" in line or b"connected peer ranks" in line
+
+
+def _quiet_gloo() -> None:
+    """Drop the ``[Gloo] Rank k is connected to n peer ranks ...`` lines gloo's C++ code prints on stdout
+    (one per device and process, interleaved with the program's output).
+
+    File descriptor 1 becomes a pipe read by a thread that forwards every other
+    line to the real stdout (a partial line once nothing more came for 50 ms);
+    at exit the real stdout is put back and the thread drains the pipe."""
+    import atexit
+    import os
+    import select
+    import sys
+    import threading
+
+    sys.stdout.flush()
+    real = os.dup(1)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+
+    def forward() -> None:
+        held = b""
+        while True:
+            if held and not select.select([read_end], [], [], 0.05)[0]:
+                if not _is_gloo_noise(held):
+                    os.write(real, held)  # a partial line (a prompt): it has waited enough
+                held = b""
+                continue
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            *lines, held = (held + chunk).split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not _is_gloo_noise(line))
+            if out:
+                os.write(real, out)
+        if held and not _is_gloo_noise(held):
+            os.write(real, held)
+
+    thread = threading.Thread(target=forward, daemon=True, name="fnn-quiet-gloo")
+    thread.start()
+
+    def restore() -> None:
+        sys.stdout.flush()
+        os.dup2(real, 1)  # closes the pipe's last write end: the thread reads to the end and stops
+        thread.join(timeout=5)
+
+    atexit.register(restore)
 
 
 def maybe_initialize(
