@@ -17,7 +17,10 @@ one plain TCP connection each, to process 0 at the coordinator's address:
   dies closes its connection (the kernel does it), the others see it at once
   and exit with status 1 and one line naming it, where JAX would wait for
   missed heartbeats and abort. A normal exit says goodbye first and waits
-  (at most ``shutdown_timeout_s``) until every process is exiting too.
+  (at most ``shutdown_timeout_s``) until every process is exiting too; a
+  process still running then (the one that exited met an error, the other
+  waits in a collective) is stopped with one line and status 1, and so is
+  the one that waited.
 
 Messages are lines of JSON.
 """
@@ -257,6 +260,10 @@ class Watch:
                     self._stop(0, f"exited while this process still runs (it waited {self.shutdown_timeout_s:g} s)")
                 self.all_leaving.set()
                 return
+            elif message.get("abandon"):  # k waited in vain for this process at its exit
+                if not self.exiting:
+                    self._relay(k, "exited while the others still run")
+                    self._stop(k, "exited while this process still runs")
             elif "died" in message:
                 self._stop(message["died"], message.get("how", "died"))
 
@@ -269,11 +276,15 @@ class Watch:
     def _died(self, k: int) -> None:
         if k in self.leaving:  # said goodbye: gone as expected
             return
-        if self.id == 0:  # tell the others who died, then stop
+        self._relay(k, "died")
+        self._stop(k, "died" if k else "died (the coordinator)")
+
+    def _relay(self, k: int, how: str) -> None:
+        """Process 0 tells the others what happened to process ``k`` (they stop too)."""
+        if self.id == 0:
             for j, sock in self.links.items():
                 if j != k:
-                    _send(sock, {"died": k})
-        self._stop(k, "died" if k else "died (the coordinator)")
+                    _send(sock, {"died": k, "how": how})
 
     def _stop(self, k: int, how: str = "died") -> None:
         """One line on stderr, exit status 1 (``os._exit``: the collectives this process waits in never return)."""
@@ -299,12 +310,21 @@ class Watch:
         for sock in self.links.values():
             if self.id == 0:
                 _send(sock, {"end": True, "complete": complete})
+            elif not complete:
+                _send(sock, {"abandon": True})
             try:
                 if self.id != 0:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             except OSError:
                 pass
+        if not complete:  # the others still run: JAX's exit barrier would end in a native abort
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - exiting anyway
+                    pass
+            os._exit(1)
 
 
 def join(host: str, port: int, process_id: int, num_processes: int, timeout_s: float, shutdown_timeout_s: float,

@@ -236,6 +236,7 @@ def test_processes_given_another_seed_or_other_data_raise_naming_it(runs):
         assert "optimizer (process 0: " in r["disagree_schedule"], r["disagree_schedule"]
         assert "precision (process 0: " in r["disagree_precision"], r["disagree_precision"]
         assert "optimizer (process" not in r["disagree_precision"], r["disagree_precision"]
+        assert "optimizer hyperparameter rate (transform 1) (checksum)" in r["disagree_rates"], r["disagree_rates"]
     for r in runs["local"]:
         assert "state.key (checksum)" in r["disagree_seed"], r["disagree_seed"]
         assert "train x rows per process (process 0: 128, process 1: 126)" in r["disagree_data"], r["disagree_data"]

@@ -37,12 +37,13 @@ def start_processes(args: argparse.Namespace) -> bool:
     """
     from fnn import distributed
 
-    if args.join_timeout < 1:
-        raise UsageError("--join-timeout", f"must be an integer >= 1 (seconds), got {args.join_timeout}")
+    join_timeout = getattr(args, "join_timeout", 60)
+    if join_timeout < 1:
+        raise UsageError("--join-timeout", f"must be an integer >= 1 (seconds), got {join_timeout}")
     try:
         distributed.maybe_initialize(args.coordinator, args.num_processes, args.process_id, auto=args.cluster,
-                                     join_timeout_s=args.join_timeout, heartbeat_timeout_s=30,
-                                     shutdown_timeout_s=60, prog=f"fnn {args.command}")
+                                     join_timeout_s=join_timeout, heartbeat_timeout_s=30, shutdown_timeout_s=60,
+                                     prog=f"fnn {getattr(args, 'command', 'train')}")
     except ValueError as err:
         text = str(err)
         flag = next((f for k, f in (("process_id", "--process-id"), ("num_processes", "--num-processes"),

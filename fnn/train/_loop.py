@@ -117,10 +117,12 @@ def own_copy(state: Any, sharding: Any = None) -> Any:
     state (same seed, or the same checkpoint resumed)."""
     if sharding is not None and not sharding.is_fully_addressable:
         host = _parallel.to_host(state)
-        _distributed.check_agree(
-            "initial state (the same key, or the same state to resume)",
-            {f"state.{k} (checksum)": tree_fingerprint(getattr(host, k)) for k in TrainState._fields},
-        )
+        values = {f"state.{k} (checksum)": tree_fingerprint(getattr(host, k)) for k in TrainState._fields}
+        for i, sub in enumerate(_optim.hyperparams(host.opt_state)):  # named apart: a rate, a rate_multiplier
+            values.update({f"optimizer hyperparameter {name}{f' (transform {i})' if i else ''} (checksum)":
+                           _distributed.fingerprint(v) for name, v in sub.items()})
+        _distributed.check_agree("initial state (the same key and hyperparameters, or the same state to resume)",
+                                 values)
     state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
     state = state._replace(step=jnp.asarray(state.step, jnp.int32))
     return state if sharding is None else _parallel.put(state, sharding)
