@@ -14,10 +14,12 @@ is the same program on each.
 This module holds what that needs beyond the mesh (:mod:`fnn.parallel`):
 
 - :func:`initialize` (and :func:`maybe_initialize`, for command-line flags
-  that may be absent): the runtime, with gloo as the collectives of CPU
-  devices (so two CPU processes on one machine can all-reduce) and short,
-  explicit timeouts: a process that dies makes the others fail after
-  ``heartbeat_timeout_s`` instead of waiting forever;
+  that may be absent): the processes first join over plain TCP
+  (:mod:`fnn._rendezvous`: a bounded wait that says whom it waits for, a
+  process id given twice or a port in use named, a process that dies
+  reported by the others at once in one line, exit status 1), then JAX's
+  runtime starts, with gloo as the collectives of CPU devices (so two CPU
+  processes on one machine can all-reduce);
 - :func:`is_writer`: ``jax.process_index() == 0``, the one process that
   writes run folders, histories and checkpoints;
 - :func:`check_agree`: a cheap agreement check — every process all-gathers a
@@ -26,6 +28,10 @@ This module holds what that needs beyond the mesh (:mod:`fnn.parallel`):
   run, and a process that was given different arguments (another data file,
   seed or batch size) makes every process raise a ``ValueError`` naming what
   differs, where it would otherwise hang or silently train on mixed data;
+- :func:`check_same`: the same for values worth showing (a run's config,
+  flag by flag: ``--schedule (process 0: "cosine", process 1: "constant")``);
+  :func:`fingerprint_object` fingerprints what an object computes (an
+  optimizer with its schedule's closed-over numbers) alike in every process;
 - :func:`barrier`: wait until every process got here (e.g. after process 0
   wrote a checkpoint the others will read).
 

@@ -271,10 +271,11 @@ def _kill_one_mid_run(tmp_path, victim: int) -> tuple[int, float, str]:
 
 
 def _check_failure(rc: int, seconds: float, stderr: str, victim: int) -> None:
-    # one line naming the dead process and status 1, not JAX's native abort after missed heartbeats
+    # status 1 and, last, one line naming the dead process: not JAX's native abort after missed heartbeats
     assert rc == 1, (rc, stderr[-2000:])
-    assert f"error: process {victim} of 2 died" in stderr, stderr[-2000:]
-    assert "Check failure" not in stderr and "Terminating process" not in stderr, stderr[-2000:]
+    assert stderr.splitlines()[-1].startswith(f"fnn.distributed: error: process {victim} of 2 died"), stderr[-2000:]
+    if victim == 1:  # when process 0 dies, JAX's own error poll may print its fatal lines first (a race), never here
+        assert "Terminating process" not in stderr and "Check failure" not in stderr, stderr[-2000:]
     assert seconds < 60, seconds  # its connection closes with it: measured well under a second
 
 
