@@ -35,12 +35,12 @@ from fnn import distributed  # noqa: E402
 
 if NPROC > 1:
     heartbeat = 4 if SCENARIO == "fail" else 30
-    distributed.initialize(f"127.0.0.1:{PORT}", NPROC, PID, timeout_s=60, heartbeat_timeout_s=heartbeat,
+    distributed.initialize(f"127.0.0.1:{PORT}", NPROC, PID, join_timeout_s=60, heartbeat_timeout_s=heartbeat,
                            shutdown_timeout_s=30, bind_address=f"127.0.0.1:{PORT}")
 
 import numpy as np  # noqa: E402
 
-from fnn import checkpoint, nn, optim, parallel, train  # noqa: E402
+from fnn import checkpoint, nn, optim, parallel, schedules, train  # noqa: E402
 
 N, N_IN, BATCH, EPOCHS, POP = 256, 8, 32, 2, 4
 NET = nn.MLP((N_IN, 16, 3), hidden="tanh", output="softmax")
@@ -80,7 +80,7 @@ def fit_run(data, results, times, run: pathlib.Path | None, process_local: bool 
     def after_epoch(e, state, record):
         results[f"{prefix}_e{e}"] = params_of(state)
         if run is not None and e == 1 and distributed.is_writer():
-            checkpoint.save(run / "ckpt_e1.npz", state)
+            checkpoint.save(run / "ckpt_e1.npz", parallel.to_host(state))
             wrote.append("ckpt_e1.npz")
 
     state, history = train.fit(NET, COST, optimizer(), data, EPOCHS, BATCH, key=jax.random.key(0), progress=False,
@@ -121,6 +121,23 @@ def expect_disagreement(results, times, process_local: bool) -> None:
             results[f"disagree_{what}"] = "no error"
         except ValueError as e:
             results[f"disagree_{what}"] = str(e)
+    if not process_local:  # process 1 passes another schedule (same rate at step 0), then another precision
+        decayed = optim.sgd(schedules.cosine_decay(0.1, 1000), momentum=0.9)
+        for what, opt, precision in (("schedule", decayed if PID else optimizer(), "float32"),
+                                     ("precision", optimizer(), "bfloat16" if PID else "float32")):
+            try:
+                train.fit(NET, COST, opt, mine, 1, BATCH, key=jax.random.key(0), progress=False,
+                          devices=jax.devices(), precision=precision)
+                results[f"disagree_{what}"] = "no error"
+            except ValueError as e:
+                results[f"disagree_{what}"] = str(e)
+        try:  # a population whose members' rates differ on process 1 (the same optimizer otherwise)
+            train.fit_population(NET, COST, optimizer(), mine, 1, BATCH, keys=jax.random.split(jax.random.key(1), POP),
+                                 hyperparams={"rate": RATES * np.float32([1 + PID, 1, 1, 1])}, progress=False,
+                                 devices=jax.devices())
+            results["disagree_rates"] = "no error"
+        except ValueError as e:
+            results["disagree_rates"] = str(e)
     stage("disagreement", times)
 
 
@@ -139,7 +156,7 @@ def main_scenario(results, times, process_local: bool = False) -> None:
     data = local_rows(*dataset()) if process_local else dataset()
     state, history = fit_run(data, results, times, run, process_local)
     if distributed.is_writer():
-        checkpoint.save(run / "state.npz", state)
+        checkpoint.save(run / "state.npz", parallel.to_host(state))
         (run / "history.json").write_text(json.dumps({"cost": history["cost"], "writer_pid": os.getpid(),
                                                       "writer_process": jax.process_index()}))
         results["wrote"] += ["state.npz", "history.json"]

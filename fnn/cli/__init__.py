@@ -170,7 +170,8 @@ def _add_training_arguments(p: argparse.ArgumentParser, sweep: bool) -> None:
          "float32, forward and backward passes in bfloat16)")
     devices = ("shard the population over this many devices (0: all); rates x seeds must be a multiple" if sweep
                else "data parallel over this many devices (0: all)")
-    _add(p, "--devices", 1, devices, type=_int_type)
+    _add(p, "--devices", None, devices + " (default: 1; with several processes all devices of every process)",
+         type=_int_type)
     _add(p, "--seed", DEFAULTS["seed"], f"seed of the initialization and shuffles, in [0, {MAX_SEED}]"
          + ("; member seeds SEED, SEED+1, ..." if sweep else ""), type=_int_type)
     if sweep:
@@ -180,14 +181,16 @@ def _add_training_arguments(p: argparse.ArgumentParser, sweep: bool) -> None:
 
 def _add_distributed_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
-        "several processes (jax.distributed: start one process per host with the same flags and "
-        "--devices 0; only process 0 writes --out)")
+        "several processes (jax.distributed: start one process per host with the same flags; every device "
+        "of every process is used; only process 0 writes --out)")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="where process 0 runs the coordination service (e.g. 10.0.0.1:12345)")
     g.add_argument("--num-processes", type=_int_type, default=None, help="the number of processes N")
     g.add_argument("--process-id", type=_int_type, default=None, help="this process's index in [0, N)")
     g.add_argument("--cluster", action="store_true",
                    help="let JAX detect the three above (SLURM, Open MPI, cloud TPU)")
+    g.add_argument("--join-timeout", type=_int_type, default=60, metavar="SECONDS",
+                   help="how long each process waits for the others to join (default: %(default)s)")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser, what: str) -> None:

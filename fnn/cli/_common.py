@@ -23,13 +23,27 @@ from fnn.cli._config import SYNTHETIC_SEED, SYNTHETIC_SIZES, UsageError
 
 
 def start_processes(args: argparse.Namespace) -> bool:
-    """``jax.distributed`` from ``--coordinator/--num-processes/--process-id/--cluster``
-    (before anything touches JAX's devices); whether this is one process of several."""
+    """``jax.distributed`` from ``--coordinator/--num-processes/--process-id/--cluster`` and
+    ``--join-timeout`` (before anything touches JAX's devices); whether this is one process of several.
+
+    Process 0 listens at the ``--coordinator`` address only. While the
+    processes join, each prints ``fnn CMD: waiting for process k of N at
+    HOST:PORT``; a process that does not join within ``--join-timeout``, a
+    process id given twice or a different ``--num-processes`` ends every
+    process that joined with status 1 and one line naming it
+    (:class:`fnn.distributed.JoinError`); a coordinator port in use is a
+    :class:`UsageError` of ``--coordinator``. A process that dies later makes
+    the others exit with status 1 and one line naming it.
+    """
     from fnn import distributed
 
+    join_timeout = getattr(args, "join_timeout", 60)
+    if join_timeout < 1:
+        raise UsageError("--join-timeout", f"must be an integer >= 1 (seconds), got {join_timeout}")
     try:
         distributed.maybe_initialize(args.coordinator, args.num_processes, args.process_id, auto=args.cluster,
-                                     heartbeat_timeout_s=30)
+                                     join_timeout_s=join_timeout, heartbeat_timeout_s=30, shutdown_timeout_s=60,
+                                     prog=f"fnn {getattr(args, 'command', 'train')}")
     except ValueError as err:
         text = str(err)
         flag = next((f for k, f in (("process_id", "--process-id"), ("num_processes", "--num-processes"),
@@ -40,19 +54,62 @@ def start_processes(args: argparse.Namespace) -> bool:
     return jax.process_count() > 1
 
 
-def pick_devices(count: int) -> list:
-    """The devices ``--devices count`` asks for (0: all; with several processes, all of every process's)."""
+def pick_devices(count: int | None) -> list:
+    """The devices ``--devices count`` asks for (0: all). Not given (None): one device in one process;
+    with several processes every device of every process (the only choice there)."""
     import jax
 
     devices = jax.devices()
     if jax.process_count() > 1:  # the mesh spans every process's devices
-        if count not in (0, len(devices)):
+        if count not in (None, 0, len(devices)):
             raise UsageError("--devices", f"with {jax.process_count()} processes must be 0 (all {len(devices)} "
-                             f"devices of every process), got {count}")
+                             f"devices of every process) or left out, got {count}")
         return devices
+    count = 1 if count is None else count
     if count < 0 or count > len(devices):
         raise UsageError("--devices", f"must be in [0, {len(devices)}] (0: all), got {count}")
     return devices[:count] if count else devices
+
+
+def host_copy(tree: Any) -> Any:
+    """``tree`` with every leaf replicated over the devices of several processes copied to this
+    process (PRNG keys stay keys): what one process can save. No collective: each process holds the whole value."""
+    import jax
+    import numpy as np
+
+    def local(a: Any) -> Any:
+        if not isinstance(a, jax.Array) or a.is_fully_addressable:
+            return a
+        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(np.asarray(jax.random.key_data(a).addressable_data(0)),
+                                            impl=jax.random.key_impl(a))
+        return np.asarray(a.addressable_data(0))
+
+    return jax.tree_util.tree_map(local, tree)
+
+
+#: How a config key is given on the command line, where it is not ``--key-with-dashes``.
+_FLAG_OF = {"rates": "--rate", "data": "--data-dir (the data files' SHA-256)", "processes": "--num-processes"}
+
+
+def check_processes_agree(cfg: Mapping[str, Any]) -> None:
+    """Every process was given the same run: the whole config (every key: whatever shapes the trajectory,
+    and what the run folder records), compared in one all-gather; a :class:`UsageError` naming each flag
+    that differs and every process's value. (Data files count by their SHA-256, not their paths.)"""
+    from fnn import distributed
+
+    def comparable(key: str, value: Any) -> Any:
+        if key == "data" and isinstance(value, dict):
+            return {k: (v.get("sha256") if isinstance(v, dict) else v) for k, v in value.items()}
+        return value
+
+    values = {_FLAG_OF.get(k, "--" + k.replace("_", "-")): comparable(k, v) for k, v in sorted(cfg.items())}
+    try:
+        distributed.check_same("arguments", values)
+    except distributed.Disagreement as err:
+        flags = list(err.differ)
+        raise UsageError(flags[0].split(" ")[0], f"every process must be given the same {', '.join(flags)}, "
+                         f"but they differ: {str(err).split('differ in ', 1)[1]}") from None
 
 
 # --------------------------------------------------------------------------
@@ -232,6 +289,8 @@ def start(cfg: dict, args: argparse.Namespace, command: str, members: int | None
     from fnn import distributed
 
     several = start_processes(args)
+    if several:  # before anything one process alone may fail on
+        check_processes_agree(cfg)
     writer = distributed.is_writer()
     out = check_out(args.out, args.overwrite, command) if writer else None
     devices = pick_devices(args.devices)

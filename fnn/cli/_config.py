@@ -109,6 +109,8 @@ def sweep_config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
 
 def _recipe(flags: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     cfg = {k: flags[k] for k in keys if k in flags}
+    if cfg.get("devices", 1) is None:  # --devices not given: fnn.cli._common.pick_devices decides
+        del cfg["devices"]
     if isinstance(cfg.get("sizes"), str):
         cfg["sizes"] = _parse_sizes(cfg["sizes"])
     if cfg.get("validation") is None and cfg.get("dataset") in DEFAULT_VALIDATION:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from fnn import runs
-from fnn.cli._common import Datasets, staged_run, start
+from fnn.cli._common import Datasets, host_copy, staged_run, start
 from fnn.cli._config import build_network, build_optimizer, config_from_dict
 
 
@@ -48,7 +48,7 @@ def _write_run(tmp: pathlib.Path, cfg: dict, state: Any, history: dict) -> None:
 
     runs.write_json(tmp / "config.json", cfg)
     runs.write_json(tmp / "history.json", history)
-    checkpoint.save(tmp / "checkpoint.npz", state)
+    checkpoint.save(tmp / "checkpoint.npz", host_copy(state))  # replicated over several processes: a local copy
     title = (f"{cfg['dataset']}: {'-'.join(map(str, cfg['sizes']))} {cfg['hidden']}/{cfg['output']}, "
              f"{cfg['optimizer']} {cfg['rate']:g} {cfg['schedule']}, m={cfg['batch_size']}")
     monitor = f"validation ({cfg['validation']:,} held out)" if cfg["validation"] else None

@@ -10,6 +10,7 @@ first checks that all were given the same arguments and state.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -85,26 +86,28 @@ def describe(obj: Any) -> str:
 
 def agree_on_args(s: Setup, train: tuple[Any, Any], validation: tuple[Any, Any] | None, epochs: int,
                   process_local: bool) -> None:
-    """Every process of the mesh was given the same data (or data sizes, ``process_local``),
-    network, cost and loop arguments (one all-gather of fingerprints; see :mod:`fnn.distributed`)."""
+    """Every process of the mesh was given the same run: every field of the :class:`Setup` (network,
+    cost, optimizer with its schedule, gradient mode, precision, batch size: whatever shapes the
+    trajectory, field by field, so a new field is compared too), the data (or data sizes,
+    ``process_local``) and the loop arguments (one all-gather of fingerprints; see :mod:`fnn.distributed`)."""
     fp = _distributed.fingerprint
-    text = lambda s: zlib.crc32(describe(s).encode())  # noqa: E731
     x, y = train
     values = {
         "train x rows" + (" per process" if process_local else ""): x.shape[0],
         "train x columns": x.shape[1],
-        "train y shape": text(tuple(y.shape[1:])),
+        "train y shape": zlib.crc32(describe(tuple(y.shape[1:])).encode()),
         "process_local": int(process_local),
         "epochs": epochs,
-        "batch_size": s.batch_size,
-        "grad": text(s.grad),
-        "cost": text(s.cost),
-        "net": text(s.net),
         "validation data (checksum)": 0 if validation is None else fp(validation[0]) ^ fp(validation[1]),
     }
+    for field in dataclasses.fields(s):
+        if field.name != "mesh":  # the mesh is the same global one by construction
+            value = getattr(s, field.name)
+            values[field.name] = value if isinstance(value, int) else _distributed.fingerprint_object(value)
     if not process_local:
         values["train x (checksum)"], values["train y (checksum)"] = fp(x), fp(y)
-    _distributed.check_agree("arguments (data, network, cost, epochs, batch_size)", values)
+    fields = ", ".join(f.name for f in dataclasses.fields(s) if f.name != "mesh")
+    _distributed.check_agree(f"arguments (data, epochs, {fields})", values)
 
 
 def own_copy(state: Any, sharding: Any = None) -> Any:
@@ -114,10 +117,12 @@ def own_copy(state: Any, sharding: Any = None) -> Any:
     state (same seed, or the same checkpoint resumed)."""
     if sharding is not None and not sharding.is_fully_addressable:
         host = _parallel.to_host(state)
-        _distributed.check_agree(
-            "initial state (the same key, or the same state to resume)",
-            {f"state.{k} (checksum)": tree_fingerprint(getattr(host, k)) for k in TrainState._fields},
-        )
+        values = {f"state.{k} (checksum)": tree_fingerprint(getattr(host, k)) for k in TrainState._fields}
+        for i, sub in enumerate(_optim.hyperparams(host.opt_state)):  # named apart: a rate, a rate_multiplier
+            values.update({f"optimizer hyperparameter {name}{f' (transform {i})' if i else ''} (checksum)":
+                           _distributed.fingerprint(v) for name, v in sub.items()})
+        _distributed.check_agree("initial state (the same key and hyperparameters, or the same state to resume)",
+                                 values)
     state = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), state)
     state = state._replace(step=jnp.asarray(state.step, jnp.int32))
     return state if sharding is None else _parallel.put(state, sharding)
