@@ -222,9 +222,10 @@ def save(path: PathLike, tree: PyTree) -> pathlib.Path:
 
 
 def _check_addressable(tree: PyTree) -> None:
-    """Refuse, before any copy, a leaf whose shards live partly on other processes' devices."""
+    """Refuse, before any copy, a leaf whose shards live partly on other processes' devices (a leaf replicated
+    on every process is whole here: its local copy is saved)."""
     for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable and not leaf.is_fully_replicated:
             raise ValueError(
                 f"leaf at {_show(jax.tree_util.keystr(p))} must be fully addressable from this process "
                 f"(process {jax.process_index()} of {jax.process_count()}), got a jax.Array of shape "

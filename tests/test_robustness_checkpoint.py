@@ -130,10 +130,20 @@ def test_saving_an_array_sharded_across_processes_says_to_call_to_host(tmp_path,
     # another process's devices, as a population sharded over jax.distributed processes does.
     state = _state()
     monkeypatch.setattr(type(state["W"]), "is_fully_addressable", property(lambda self: False))
+    monkeypatch.setattr(type(state["W"]), "is_fully_replicated", property(lambda self: False))
     with pytest.raises(ValueError, match=r"leaf at \['W'\] must be fully addressable from this process .*"
                                          r"fnn.parallel.to_host\(tree\)"):
         checkpoint.save(tmp_path / "s.npz", state)
     assert not (tmp_path / "s.npz").exists() and not list(tmp_path.iterdir())
+
+
+def test_a_state_replicated_on_every_process_saves_its_local_copy(tmp_path, monkeypatch):
+    # replicated over processes (as fnn train's state is over jax.distributed): not fully addressable, but whole
+    state = _state()
+    monkeypatch.setattr(type(state["W"]), "is_fully_addressable", property(lambda self: False))
+    path = checkpoint.save(tmp_path / "s.npz", state)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(checkpoint.load(path)["W"], state["W"])
 
 
 def test_every_saved_leaf_carries_a_sha256_of_its_bytes(tmp_path):
