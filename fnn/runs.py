@@ -53,7 +53,7 @@ from fnn._io import atomic_write, glob_escape, is_stale, process_tag
 __all__ = [
     "MARKER", "RUN_FILES", "RunFolderError", "write_json", "read_marker", "is_run", "check_out",
     "unique_dir", "stage", "commit", "discard", "recover", "interrupted", "plot_history", "mark", "run_command",
-    "load", "Run",
+    "load", "Run", "write_bytes", "read_metrics", "build_network", "build_optimizer", "schedule_steps",
 ]
 
 MARKER = "fnn-run.json"
@@ -82,6 +82,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> pathlib.Path:
     text = json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n"
     with atomic_write(path) as f:
         f.write(text.encode())
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    path = pathlib.Path(path)
+    with atomic_write(path) as f:
+        f.write(data)
     return path
 
 

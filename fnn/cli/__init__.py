@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.commands["sweep"] = _add_fit_parser(
         sub, "sweep", True, help="train a grid of hyperparameters x seeds as one population",
         description="Train every (grid point, seed) pair as one vmapped population (fnn.train.fit_population); "
-        "print mean validation and test accuracy with 95%% t-intervals per point; write config.json, "
+        "print mean validation and test accuracy with 95% t-intervals per point; write config.json, "
         "checkpoint.npz (every member), metrics.jsonl, sweep.json and sweep.png.")
     e = sub.add_parser("evaluate", help="evaluate a saved run or sweep",
                        description="Cost and accuracy of a saved run (of a sweep: every member, --member I or --best).")

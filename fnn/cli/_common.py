@@ -168,8 +168,8 @@ def check_data(cfg: Mapping[str, Any], ds: Datasets, n_devices: int) -> None:
     if sizes[-1] != classes:
         raise UsageError("--sizes", f"the last size must be the number of classes {classes} ({name}), got {sizes[-1]}")
     if cfg["batch_size"] > n:
-        left = f" after --validation {cfg['validation']} held out" if cfg["validation"] else ""
-        raise UsageError("--batch-size", f"must be in [1, {n}] (the training examples{left}), got {cfg['batch_size']}")
+        left = f" (--validation {cfg['validation']} holds out the rest)" if cfg["validation"] else ""
+        raise UsageError("--batch-size", f"must be in [1, {n}] (the training examples), got {cfg['batch_size']}{left}")
     if cfg["batch_size"] % n_devices:
         raise UsageError("--batch-size", f"must be a multiple of the {n_devices} devices, got {cfg['batch_size']}")
 

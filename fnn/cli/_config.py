@@ -131,6 +131,8 @@ def _recipe(flags: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     cfg = {k: flags[k] for k in keys if k in flags}
     if isinstance(cfg.get("sizes"), str):
         cfg["sizes"] = _parse_sizes(cfg["sizes"])
+    if cfg.get("epochs", 0) is None:
+        cfg["epochs"] = DEFAULTS["epochs"]
     if cfg.get("validation") is None and cfg.get("dataset") in DEFAULT_VALIDATION:
         cfg["validation"] = DEFAULT_VALIDATION[cfg["dataset"]]
     return cfg
@@ -240,7 +242,9 @@ def _check_recipe(cfg: dict, devices_may_be_zero: bool) -> None:
         _choice(cfg, key, tuple(allowed))
     if cfg["weight_decay"] is not None:
         _number(cfg, "weight_decay")
-    _int(cfg, "epochs", 1, MAX_EPOCHS)
+    _int(cfg, "epochs", 1)
+    if cfg["epochs"] > MAX_EPOCHS:
+        raise UsageError("--epochs", f"must be at most {MAX_EPOCHS:,}, got {cfg['epochs']}")
     _int(cfg, "batch_size", 1)
     _int(cfg, "devices", 0 if devices_may_be_zero else 1)
     _int(cfg, "seed", 0, MAX_SEED)

@@ -18,7 +18,6 @@ import sys
 from typing import Any, Iterator
 
 from fnn import runs
-from fnn._io import atomic_write
 from fnn.cli._config import UsageError
 from fnn.cli._record import TensorBoard, metrics_text
 from fnn.cli._signals import deferred
@@ -66,8 +65,8 @@ class Session:
 
     def write(self, name: str, data: bytes) -> None:
         path = self.folder / name
-        with named(path), atomic_write(path) as f:
-            f.write(data)
+        with named(path):
+            runs.write_bytes(path, data)
 
     def write_json(self, name: str, obj: Any) -> None:
         with named(self.folder / name):

@@ -41,7 +41,7 @@ import numpy as np
 from fnn import runs
 from fnn.cli._common import Datasets, start
 from fnn.cli._config import (
-    DEFAULTS, GRID_ALIASES, SWEEP_DEFAULT_GRID, SWEEP_DEFAULT_SEEDS, UsageError, build_network, build_optimizer,
+    GRID_ALIASES, SWEEP_DEFAULT_GRID, SWEEP_DEFAULT_SEEDS, UsageError, build_network, build_optimizer,
     check_flags, check_sweep_config, sweep_config_from_dict,
 )
 from fnn.cli._record import Log, member_lines, provenance
@@ -315,7 +315,7 @@ def sweep_run(cfg: dict, ds: Datasets, devices: list, sess: Session, states: Any
         sess.abandon()
         raise
     _print_table(rows, list(grid.axes), grid.seeds)
-    shape = " x ".join(f"{len(v)} {k}" for k, v in grid.axes.items())
+    shape = " x ".join(f"{len(v)} rates" if k == "rate" else f"{len(v)} values of {k}" for k, v in grid.axes.items())
     print(f"{grid.size} networks ({shape} x {grid.seeds} seeds) trained together in {train_s:.1f} s; "
           f"saved to {where}")
     return 0
@@ -339,9 +339,13 @@ def _grid_flags(args: argparse.Namespace) -> dict:
 def _new(args: argparse.Namespace, argv: list[str]) -> int:
     flags = vars(args)
     check_flags(flags)
-    cfg = sweep_config_from_dict({
-        **flags, "grid": _grid_flags(args), "epochs": DEFAULTS["epochs"] if args.epochs is None else args.epochs,
-        "seeds": SWEEP_DEFAULT_SEEDS if args.seeds is None else args.seeds})
+    try:
+        cfg = sweep_config_from_dict({**flags, "grid": _grid_flags(args),
+                                      "seeds": SWEEP_DEFAULT_SEEDS if args.seeds is None else args.seeds})
+    except UsageError as err:
+        if args.rates and err.argument == "--grid":  # the grid came from --rate
+            raise UsageError("--rate", err.message.replace("rate must be", "must be")) from None
+        raise
     grid = make_grid(cfg)
     state_names(cfg)  # before any data is read
     begun = start(cfg, args, "sweep", members=grid.size)

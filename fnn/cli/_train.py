@@ -23,7 +23,7 @@ from typing import Any
 
 from fnn import runs
 from fnn.cli._common import Datasets, start
-from fnn.cli._config import DEFAULTS, UsageError, build_network, build_optimizer, check_config, check_flags, \
+from fnn.cli._config import UsageError, build_network, build_optimizer, check_config, check_flags, \
     config_from_dict
 from fnn.cli._record import EPOCH_KEYS, Log, epoch_line, provenance, train_text
 from fnn.cli._session import Session
@@ -142,7 +142,7 @@ def _new(args: argparse.Namespace, argv: list[str]) -> int:
 
     flags = vars(args)
     check_flags(flags)
-    cfg = config_from_dict({**flags, "epochs": DEFAULTS["epochs"] if args.epochs is None else args.epochs})
+    cfg = config_from_dict(flags)
     begun = start(cfg, args, "train")
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     check_steps(cfg, nb)
