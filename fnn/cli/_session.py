@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from fnn import runs
 from fnn.cli._config import UsageError
 from fnn.cli._record import TensorBoard, metrics_text
-from fnn.cli._signals import deferred
+from fnn.cli._signals import check, deferred
 
 
 @contextlib.contextmanager
@@ -51,6 +51,7 @@ class Session:
     def new(cls, out: pathlib.Path | None, prefix: str, overwrite: bool, command: str,
             tensorboard: bool) -> "Session":
         """A staging folder for a new run into ``out`` (None: a new unique ``runs/<prefix>-...``)."""
+        check()
         reserved = out is None
         try:
             out = runs.unique_dir("runs", prefix) if reserved else out

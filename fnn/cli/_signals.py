@@ -3,7 +3,10 @@
 A signal raises :class:`Interrupted` where the program is (training, loading,
 compiling), unless a :func:`deferred` section is running (a checkpoint, a
 commit of the run folder): then it is held and raised when the section ends,
-so a file or a folder is never half replaced. ``fnn`` exits ``128 + signal``
+so a file or a folder is never half replaced. A signal is also remembered
+until it is handled (:func:`acknowledge`), and :func:`check` raises it again
+at the run's safe points, so one that landed where Python ignores an
+exception (a garbage-collection callback) is not lost. ``fnn`` exits ``128 + signal``
 (130 for SIGINT, 143 for SIGTERM) with one line saying where the run was saved.
 """
 
@@ -32,10 +35,20 @@ class Interrupted(BaseException):
 
 
 def _handler(signum: int, frame: object) -> None:
-    if _depth:
-        _held.append(signum)
-        return
-    raise Interrupted(signum)
+    _held.append(signum)
+    if not _depth:  # may land where Python ignores it (a gc callback): check() and deferred() raise it again
+        raise Interrupted(signum)
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` for a signal received and not yet handled (a safe point of the run)."""
+    if _held:
+        raise Interrupted(_held[0])
+
+
+def acknowledge() -> None:
+    """The signals received so far are being handled (the run is being saved): forget them."""
+    _held.clear()
 
 
 @contextlib.contextmanager
@@ -64,7 +77,5 @@ def deferred() -> Iterator[None]:
         _depth -= 1
         raise
     _depth -= 1
-    if not _depth and _held:
-        signum = _held[0]
-        _held.clear()
-        raise Interrupted(signum)
+    if not _depth:
+        check()

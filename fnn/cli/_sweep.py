@@ -46,7 +46,7 @@ from fnn.cli._config import (
 )
 from fnn.cli._record import Log, member_lines, provenance
 from fnn.cli._session import Session
-from fnn.cli._signals import Interrupted, deferred
+from fnn.cli._signals import Interrupted, acknowledge, check, deferred
 from fnn.cli._train import check_steps, more_epochs, read_run
 
 
@@ -302,6 +302,7 @@ def sweep_run(cfg: dict, ds: Datasets, devices: list, sess: Session, states: Any
         states, diverged, _, train_s = _fit(cfg, ds, devices, sess, states, diverged, done, log, grid.labels)
         where, rows = _finish(sess, cfg, grid, ds, states, diverged, train_s)
     except Interrupted as sig:
+        acknowledge()
         if not sig.saved:
             if sess.saved_epoch is None:
                 sess.abandon()
@@ -349,6 +350,7 @@ def _new(args: argparse.Namespace, argv: list[str]) -> int:
     grid = make_grid(cfg)
     state_names(cfg)  # before any data is read
     begun = start(cfg, args, "sweep", members=grid.size)
+    check()
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     check_steps(cfg, nb)
     cfg["schedule_steps"] = cfg["epochs"] * nb

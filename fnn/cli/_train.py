@@ -27,7 +27,7 @@ from fnn.cli._config import UsageError, build_network, build_optimizer, check_co
     config_from_dict
 from fnn.cli._record import EPOCH_KEYS, Log, epoch_line, provenance, train_text
 from fnn.cli._session import Session
-from fnn.cli._signals import Interrupted, deferred
+from fnn.cli._signals import Interrupted, acknowledge, check, deferred
 
 MAX_STEPS = 2**31 - 1  # the step counter is an int32
 
@@ -110,6 +110,7 @@ def train_run(cfg: dict, ds: Datasets, devices: list, sess: Session, state: Any,
         state, compile_s, train_s = _fit(cfg, ds, devices, sess, state, done, log)
         where, history = _finish(sess, cfg, ds, state, {"compile_s": compile_s, "train_s": train_s})
     except Interrupted as sig:
+        acknowledge()
         if not sig.saved:
             _interrupted(sess, cfg, sig)
         raise
@@ -144,6 +145,7 @@ def _new(args: argparse.Namespace, argv: list[str]) -> int:
     check_flags(flags)
     cfg = config_from_dict(flags)
     begun = start(cfg, args, "train")
+    check()
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     check_steps(cfg, nb)
     cfg["schedule_steps"] = cfg["epochs"] * nb
