@@ -69,9 +69,8 @@ def test_train_stopped_by_sigint_at_a_random_epoch_resumes_to_the_uninterrupted_
     assert marker["complete"] is False and marker["command"] == "train"
     stopped = runs.load(cut)
     assert not stopped.complete and int(stopped.state.step) % 18 == 0 and int(stopped.state.step) < 6 * 18
-    r = _fnn("train", "--resume", str(cut))
-    assert r.returncode == 0, r.stderr
-    assert _fnn("train", *TRAIN, "--epochs", "6", "--out", str(whole), "--quiet").returncode == 0
+    assert cli.main(["train", "--resume", str(cut), "--quiet"]) == 0
+    assert cli.main(["train", *TRAIN, "--epochs", "6", "--out", str(whole), "--quiet"]) == 0
     a, b = runs.load(cut), runs.load(whole)
     assert a.complete and int(a.state.step) == 6 * 18
     assert _same(a.state, b.state)  # params, optimizer state, batch-norm statistics, key and step
@@ -85,8 +84,8 @@ def test_sweep_stopped_by_sigterm_resumes_to_the_uninterrupted_sweep_bit_for_bit
     status, err = _interrupt_after(["sweep", *flags, "--out", str(cut)], 2, signal.SIGTERM)
     assert status == 143, err
     assert err.strip().splitlines()[-1].startswith("fnn sweep: interrupted by SIGTERM; saved after epoch ")
-    assert _fnn("sweep", "--resume", str(cut)).returncode == 0
-    assert _fnn("sweep", *flags, "--out", str(whole), "--quiet").returncode == 0
+    assert cli.main(["sweep", "--resume", str(cut), "--quiet"]) == 0
+    assert cli.main(["sweep", *flags, "--out", str(whole), "--quiet"]) == 0
     a, b = runs.load(cut), runs.load(whole)
     assert a.grid.size == 8 and _same(a.state, b.state)
     da = json.loads((cut / "sweep.json").read_text())["members"]
@@ -249,14 +248,15 @@ def test_tensorboard_writes_event_files_that_tensorboard_reads_back(tmp_path):
 # 5. logs
 
 
-def test_not_on_a_terminal_each_epoch_is_one_plain_line(tmp_path):
+def test_not_on_a_terminal_each_epoch_is_one_plain_line(tmp_path, capsys):
     r = _fnn("train", *TRAIN, "--epochs", "3", "--out", str(tmp_path / "run"))
     assert r.returncode == 0, r.stderr
     assert "\r" not in r.stderr
     epochs = [ln for ln in r.stderr.splitlines() if ln.startswith("fnn train: epoch ")]
     assert [ln.split(":")[1] for ln in epochs] == [" epoch 1/3", " epoch 2/3", " epoch 3/3"]
-    q = _fnn("train", *TRAIN, "--epochs", "1", "--out", str(tmp_path / "q"), "--quiet")
-    assert q.returncode == 0 and q.stderr == ""
+    capsys.readouterr()
+    assert cli.main(["train", *TRAIN, "--epochs", "1", "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 # --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -58,9 +59,17 @@ def handled() -> Iterator[None]:
         yield
         return
     before = {s: signal.signal(s, _handler) for s in _SIGNALS}
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: object) -> None:  # raised where it is ignored: check() raises it again
+        if not isinstance(getattr(unraisable, "exc_value", None), Interrupted):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for s, h in before.items():
             signal.signal(s, h)
 
