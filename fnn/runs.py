@@ -7,7 +7,13 @@ A run folder holds what ``fnn train`` wrote (``config.json``, ``history.json``,
 ``checkpoint.npz``, ``curves.png``) and the marker ``fnn-run.json``::
 
     {"format": "fnn.run", "fnn_version": "0.1.0", "run_id": "<32 hex digits>",
-     "created": "<ISO 8601 UTC>", "files": ["checkpoint.npz", "config.json", ...]}
+     "created": "<ISO 8601 UTC>", "command": "train", "complete": true,
+     "files": ["checkpoint.npz", "config.json", ...]}
+
+``command`` is the command that wrote the run (``train`` or ``sweep``; one
+never replaces the other's run) and ``complete`` is false for a run stopped
+by a signal before its last epoch. :func:`load` gives a run's network,
+optimizer, state and config back to Python.
 
 The marker is what makes a folder fnn's: ``--overwrite`` replaces only a
 folder with a marker, and removes only the files the marker lists; a folder

@@ -11,8 +11,9 @@ mini-batch updates ``w <- w - (eta/m) sum_x dC_x/dw``.)
               --output softmax --cost log_likelihood --optimizer adam --rate 1e-3 \\
               --schedule cosine --batch-size 128 --epochs 20 --norm batch --seed 0 \\
               --out runs/NAME
-    fnn sweep --rate 0.1,0.3,1,3,10 --seeds 5 ...  # a rate x seed grid as one population
-    fnn evaluate runs/NAME                      # test accuracy of the saved run
+    fnn train --resume runs/NAME                # continue an interrupted run (or --epochs N more)
+    fnn sweep --grid rate=0.1,0.3,1 momentum=0,0.9 --seeds 5 ...  # a grid x seeds as one population
+    fnn evaluate runs/NAME                      # test accuracy of the saved run (a sweep: --member I, --best)
 
 **Validation and test.** ``fnn train`` holds out the last ``--validation``
 training examples (default 5,000; 200 of the 2,000 for ``--dataset synthetic``),
@@ -21,15 +22,19 @@ each epoch (``val_acc`` in the progress bar, ``val_cost``/``val_accuracy`` in
 ``history.json``) and evaluates the *test* set once, at the end.
 ``--validation 0`` trains on every training example and monitors nothing.
 
-**The run folder** (:mod:`fnn.runs`): ``config.json`` (the checked config,
-and under ``"data"`` the path and SHA-256 of every data file read),
-``history.json`` (per-epoch cost, accuracy, rate, examples/s, the final test
-result; strict JSON, a NaN written as ``null``), ``checkpoint.npz`` (the
-:class:`fnn.train.TrainState`, :mod:`fnn.checkpoint`), ``curves.png`` and the
-marker ``fnn-run.json``. Without ``--out`` the folder is a new unique
-``runs/<dataset>-<date-time>-<6 hex>``. It is assembled under a hidden name
-and renamed into place at the end; ``--overwrite`` replaces only a run of
-fnn's (with a marker) and never a file fnn did not write.
+**The run folder** (:mod:`fnn.runs`): ``config.json`` (the checked config;
+under ``"data"`` the path and SHA-256 of every data file read; under
+``"provenance"`` the command line, git commit, versions, device and host),
+``metrics.jsonl`` (a line per epoch), ``checkpoint.npz`` (the
+:class:`fnn.train.TrainState`, :mod:`fnn.checkpoint`; both saved after every
+epoch), ``history.json`` (per-epoch cost, accuracy, rate, examples/s, the
+final test result; strict JSON, a NaN written as ``null``), ``curves.png``,
+``tensorboard/`` (``--tensorboard``) and the marker ``fnn-run.json`` (which
+command wrote it, whether it is complete). Without ``--out`` the folder is a
+new unique ``runs/<dataset>-<date-time>-<6 hex>``. It is assembled under a
+hidden name and renamed into place at the end or on SIGINT/SIGTERM (exit
+130/143; ``--resume`` continues it); ``--overwrite`` replaces only a run of
+the same command (with a marker) and never a file fnn did not write.
 
 **Errors.** A mistake on the command line (a bad value, an unusable
 ``--out``, missing or corrupt data files, a damaged run) exits with status 2
