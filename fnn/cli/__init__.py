@@ -297,7 +297,8 @@ def _config_defaults(path: str, command: str, dests: set[str]) -> dict[str, Any]
     import json
 
     try:
-        cfg = json.loads(open(path, encoding="utf-8").read())
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
     except (OSError, ValueError) as err:
         raise UsageError("--config", f"must be a run's readable config.json, got {path!r} ({err})") from None
     if not isinstance(cfg, dict):

@@ -32,11 +32,11 @@ def _git(folder: pathlib.Path) -> dict | None:
     """``{"commit": sha, "dirty": bool}`` of the git checkout holding ``folder``, or None."""
     try:
         sha = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+                             timeout=5, check=False)
         if sha.returncode:
             return None
         dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no", "."],
-                               capture_output=True, text=True, timeout=5)
+                               capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}

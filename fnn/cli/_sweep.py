@@ -34,6 +34,7 @@ import argparse
 import pathlib
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -208,7 +209,7 @@ def _plot(path: pathlib.Path, cfg: dict, grid: Any, rows: list[dict], lines: lis
     except ImportError:
         print("fnn sweep: matplotlib is not installed; sweep.png skipped", file=sys.stderr)
         return False
-    first, others = list(grid.axes)[0], list(grid.axes)[1:]
+    first, *others = list(grid.axes)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -238,8 +239,8 @@ def _plot(path: pathlib.Path, cfg: dict, grid: Any, rows: list[dict], lines: lis
     for i, point in enumerate(grid.points):
         c = cost[i * grid.seeds : (i + 1) * grid.seeds]
         if np.isfinite(c).any():
-            with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-                __import__("warnings").simplefilter("ignore", RuntimeWarning)
+            with warnings.catch_warnings():  # an epoch where every seed diverged has no median
+                warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(c, axis=0)
             b.plot(epochs, med, label=", ".join(f"{k} = {v:g}" for k, v in point.items()))
     b.set_yscale("log")
