@@ -242,6 +242,9 @@ def _check_recipe(cfg: dict, devices_may_be_zero: bool) -> None:
         _choice(cfg, key, tuple(allowed))
     if cfg["weight_decay"] is not None:
         _number(cfg, "weight_decay")
+        if cfg["weight_decay"] > MAX_FLOAT32:
+            raise UsageError("--weight-decay", f"must be at most the largest float32 {MAX_FLOAT32:.4g}, "
+                             f"got {cfg['weight_decay']!r}")
     _int(cfg, "epochs", 1)
     if cfg["epochs"] > MAX_EPOCHS:
         raise UsageError("--epochs", f"must be at most {MAX_EPOCHS:,}, got {cfg['epochs']}")
