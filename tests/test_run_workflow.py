@@ -110,6 +110,26 @@ def test_a_signal_during_start_up_is_one_line_and_status_130_and_leaves_no_folde
     assert not out.exists() or runs.is_run(out)
 
 
+def test_a_signal_while_the_run_is_committed_waits_for_the_commit_then_exits_130(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", *TRAIN, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    old_id = runs.read_marker(out)["run_id"]
+    real = runs.commit
+
+    def signalled(*args, **kw):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the --overwrite replacement
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runs, "commit", signalled)
+    capsys.readouterr()
+    assert cli.main(["train", *TRAIN, "--epochs", "1", "--seed", "1", "--out", str(out), "--overwrite"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"fnn train: interrupted by SIGINT; the finished run was saved to {out}"
+    marker = runs.read_marker(out)
+    assert marker["run_id"] != old_id and marker["complete"] is True  # replaced whole, nothing half-done
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
 def test_resume_with_epochs_trains_that_many_more_and_a_finished_run_needs_it(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", *TRAIN, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
