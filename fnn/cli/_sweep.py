@@ -372,7 +372,7 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     from fnn import checkpoint
 
     folder = pathlib.Path(args.resume)
-    marker, raw = read_run(folder, "sweep")
+    marker, raw = read_run(folder, "sweep", args)
     try:
         cfg = {**raw, **check_sweep_config(raw)}
     except UsageError as err:

@@ -159,8 +159,13 @@ def _new(args: argparse.Namespace, argv: list[str]) -> int:
     return train_run(cfg, begun.data, begun.devices, sess, state, 0, log)
 
 
-def read_run(folder: pathlib.Path, command: str) -> tuple[dict, dict]:
+def read_run(folder: pathlib.Path, command: str, args: argparse.Namespace) -> tuple[dict, dict]:
     """The marker and the raw config of a run of ``fnn COMMAND`` to resume (a :class:`UsageError` of ``--resume``)."""
+    for flag, given in (("--out", args.out is not None), ("--overwrite", args.overwrite),
+                        ("--config", args.config is not None)):
+        if given:
+            raise UsageError(flag, f"does not apply with --resume, which continues {folder} in place with its "
+                             "own recipe")
     marker = runs.read_marker(folder) if folder.is_dir() else None
     if marker is None or not (folder / "checkpoint.npz").is_file():
         raise UsageError("--resume", f"must be a run folder of fnn {command} (with {runs.MARKER} and "
@@ -193,7 +198,7 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     from fnn import checkpoint, train
 
     folder = pathlib.Path(args.resume)
-    marker, raw = read_run(folder, "train")
+    marker, raw = read_run(folder, "train", args)
     try:
         cfg = {**raw, **check_config(raw)}
     except UsageError as err:
