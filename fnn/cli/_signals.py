@@ -58,7 +58,8 @@ def handled() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, _handler) for s in _SIGNALS}
+    # a signal the parent set to be ignored (a background job's SIGINT) stays ignored
+    before = {s: signal.signal(s, _handler) for s in _SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     hook = sys.unraisablehook
 
     def quiet(unraisable: object) -> None:  # raised where it is ignored: check() raises it again
