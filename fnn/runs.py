@@ -576,9 +576,10 @@ def load(path: str | os.PathLike) -> Run:
     g = None
     if run_command(marker) == "sweep":
         g = grid.Grid(cfg["grid"], cfg["seeds"], cfg.get("seed", 0))
-        like = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((g.size, *a.shape), a.dtype), one)
-        state = checkpoint.load(folder / "checkpoint.npz")["states"]
-        jax.tree_util.tree_map(lambda a, b: None, like, state)  # the stored tree is the network's population
+        population = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((g.size, *a.shape), a.dtype), one)
+        like = {"states": population, "diverged": jax.ShapeDtypeStruct((g.size,), "int32"),
+                "epoch": jax.ShapeDtypeStruct((), "int32")}
+        state = checkpoint.load(folder / "checkpoint.npz", like=like)["states"]
     else:
         state = checkpoint.load(folder / "checkpoint.npz", like=one)
     return Run(net, optimizer, state, cfg, read_metrics(folder), g, bool(marker.get("complete", True)))
