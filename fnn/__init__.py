@@ -35,6 +35,8 @@ __all__ = [
     "distributed",
     "stats",
     "cli",
+    "grid",
+    "runs",
 ]
 
 

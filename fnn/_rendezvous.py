@@ -35,7 +35,6 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
 
 WAIT_EVERY_S = 10.0  # how often the waiting message repeats
 FIRST_WAIT_S = 1.0  # no message for a join that completes within this

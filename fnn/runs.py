@@ -7,7 +7,13 @@ A run folder holds what ``fnn train`` wrote (``config.json``, ``history.json``,
 ``checkpoint.npz``, ``curves.png``) and the marker ``fnn-run.json``::
 
     {"format": "fnn.run", "fnn_version": "0.1.0", "run_id": "<32 hex digits>",
-     "created": "<ISO 8601 UTC>", "files": ["checkpoint.npz", "config.json", ...]}
+     "created": "<ISO 8601 UTC>", "command": "train", "complete": true,
+     "files": ["checkpoint.npz", "config.json", ...]}
+
+``command`` is the command that wrote the run (``train`` or ``sweep``; one
+never replaces the other's run) and ``complete`` is false for a run stopped
+by a signal before its last epoch. :func:`load` gives a run's network,
+optimizer, state and config back to Python.
 
 The marker is what makes a folder fnn's: ``--overwrite`` replaces only a
 folder with a marker, and removes only the files the marker lists; a folder
@@ -46,17 +52,19 @@ import pathlib
 import secrets
 import shutil
 import sys
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from fnn._io import atomic_write, glob_escape, is_stale, process_tag
 
 __all__ = [
     "MARKER", "RUN_FILES", "RunFolderError", "write_json", "read_marker", "is_run", "check_out",
-    "unique_dir", "stage", "commit", "discard", "recover", "interrupted", "plot_history",
+    "unique_dir", "stage", "commit", "discard", "recover", "interrupted", "plot_history", "mark", "run_command",
+    "load", "Run", "write_bytes", "read_metrics", "build_network", "build_optimizer", "schedule_steps",
 ]
 
 MARKER = "fnn-run.json"
-RUN_FILES = ("config.json", "history.json", "checkpoint.npz", "curves.png")
+RUN_FILES = ("config.json", "history.json", "checkpoint.npz", "curves.png", "metrics.jsonl", "sweep.json",
+             "sweep.png", "tensorboard")
 _FORMAT = "fnn.run"
 
 
@@ -80,6 +88,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> pathlib.Path:
     text = json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n"
     with atomic_write(path) as f:
         f.write(text.encode())
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    path = pathlib.Path(path)
+    with atomic_write(path) as f:
+        f.write(data)
     return path
 
 
@@ -112,21 +128,30 @@ def _foreign(folder: pathlib.Path, marker: dict | None) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in ours)
 
 
-def check_out(out: str | os.PathLike, overwrite: bool) -> pathlib.Path:
-    """Check that ``fnn train`` may write its run to ``out``; return it as a path.
+def check_out(out: str | os.PathLike, overwrite: bool, command: str | None = None) -> pathlib.Path:
+    """Check that ``fnn COMMAND`` may write its run to ``out``; return it as a path.
 
     Allowed: a path that does not exist (its parent must be creatable and
-    writable), an empty folder, or with ``overwrite`` a run of fnn's holding
-    only the files its marker lists. Raises :class:`RunFolderError` otherwise,
-    naming the folder and what is in the way.
+    writable), an empty folder, or with ``overwrite`` a run of fnn's written by
+    the same ``command`` (None: any) holding only the files its marker lists.
+    A mount point is refused: a run is assembled beside ``out`` and renamed
+    into place, which a mount point cannot take. Raises
+    :class:`RunFolderError` otherwise, naming the folder and what is in the way.
     """
     out = pathlib.Path(out)
     if out.name in ("", ".", ".."):
         raise RunFolderError(f"must name a run folder (its last part a name, not '.', '..' or '/'), got {str(out)!r}")
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} exists and is not a folder")
+    if out.is_dir() and os.path.ismount(out):
+        raise RunFolderError(f"{out} is a mount point; fnn assembles a run beside its folder and renames it "
+                             f"into place, which a mount point cannot take: use a folder inside it, e.g. "
+                             f"--out {out / 'run'}")
     if out.is_dir():
         marker = read_marker(out)
+        if marker is not None and overwrite and command is not None and run_command(marker) != command:
+            raise RunFolderError(f"{out} holds a run of fnn {run_command(marker)}; fnn {command} --overwrite "
+                                 f"replaces only a run of fnn {command}: move it away or choose another --out")
         foreign = _foreign(out, marker)
         if marker is None and foreign:
             legacy = [f for f in foreign if f in RUN_FILES]
@@ -190,8 +215,22 @@ def unique_dir(parent: str | os.PathLike, prefix: str, now: datetime.datetime | 
     raise RunFolderError(f"could not find a free run name {prefix}-{stamp}-* in {parent}")  # pragma: no cover
 
 
+#: The longest part of a run's name kept in its hidden and kept names (a file name holds at most 255 bytes).
+_NAME_KEPT = 120
+
+
+def _short(name: str) -> str:
+    """``name``, or for a long one its first characters and a hash of the rest (so hidden names fit 255 bytes)."""
+    if len(name.encode()) <= _NAME_KEPT:
+        return name
+    import hashlib
+
+    head = name.encode()[: _NAME_KEPT - 9].decode(errors="ignore")
+    return f"{head}~{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def _hidden(out: pathlib.Path, kind: str) -> str:
-    return f".{out.name}.{kind}-"
+    return f".{_short(out.name)}.{kind}-"
 
 
 def stage(out: str | os.PathLike) -> pathlib.Path:
@@ -215,6 +254,13 @@ def _remove_run(folder: pathlib.Path, names: Iterable[str]) -> bool:
         ours = p.name in names or any(fnmatch.fnmatchcase(p.name, t) for t in temporaries)
         if ours and (p.is_file() or p.is_symlink()):
             p.unlink()
+        elif ours and p.is_dir() and p.name == "tensorboard":  # fnn's event files only
+            for f in p.glob("events.out.tfevents.*"):
+                f.unlink()
+            try:
+                p.rmdir()
+            except OSError:
+                pass
     try:
         folder.rmdir()
     except OSError:
@@ -222,41 +268,71 @@ def _remove_run(folder: pathlib.Path, names: Iterable[str]) -> bool:
     return True
 
 
-def commit(tmp: str | os.PathLike, out: str | os.PathLike, overwrite: bool = True) -> list[str]:
+def _marker(folder: pathlib.Path, command: str, complete: bool) -> dict:
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != MARKER)
+    return {
+        "format": _FORMAT, "fnn_version": _version(), "run_id": secrets.token_hex(16),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command, "complete": complete, "files": files,
+    }
+
+
+def mark(folder: str | os.PathLike, command: str = "train", complete: bool = True) -> dict:
+    """Write the marker of ``folder`` (every visible file in it is listed as fnn's); return it.
+
+    ``command``: which ``fnn`` command wrote the run (``"train"``, ``"sweep"``);
+    ``complete``: False for a run stopped before its last epoch (``--resume`` continues it).
+    """
+    folder = pathlib.Path(folder)
+    marker = _marker(folder, command, complete)
+    old = read_marker(folder)
+    if old is not None:  # a run written again in place (resumed) keeps its id and creation time
+        marker.update(run_id=old.get("run_id", marker["run_id"]), created=old.get("created", marker["created"]))
+    write_json(folder / MARKER, marker)
+    return marker
+
+
+def run_command(marker: dict, folder: str | os.PathLike | None = None) -> str:
+    """Which command wrote a run: the marker's ``command``, or (older markers) ``sweep`` if it holds sweep.json."""
+    cmd = marker.get("command")
+    if isinstance(cmd, str):
+        return cmd
+    return "sweep" if "sweep.json" in marker["files"] else "train"
+
+
+def commit(tmp: str | os.PathLike, out: str | os.PathLike, overwrite: bool = True, command: str = "train",
+           complete: bool = True) -> list[str]:
     """Write the marker into ``tmp``, move ``tmp`` to ``out`` and delete the run it replaces.
 
     ``out`` must be absent, an empty folder, or (with ``overwrite``; pass the
-    user's ``--overwrite``) an fnn run holding only its marker's files. This is
-    checked again here, as the folder may have changed during training: if
-    it now holds another run (without ``overwrite``) or files fnn did not
-    write, the finished run is not lost but moved to a new sibling
-    ``<out>-<6 hex>`` and :class:`RunFolderError` says where. Returns
-    messages for the user (a replaced run whose folder could not be removed).
+    user's ``--overwrite``) an fnn run of the same ``command`` holding only its
+    marker's files. This is checked again here, as the folder may have changed
+    during training. A finished run is never lost: if ``out`` cannot take it
+    (it now holds another run or foreign files, or a rename fails, e.g. on a
+    mount point), it is moved to a new sibling ``<out>-<6 hex>`` and
+    :class:`RunFolderError` says where. Returns messages for the user (a
+    replaced run whose folder could not be removed).
     """
     tmp, out = pathlib.Path(tmp), pathlib.Path(out)
-    files = sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))
-    marker = {
-        "format": _FORMAT, "fnn_version": _version(), "run_id": secrets.token_hex(16),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "files": files,
-    }
-    write_json(tmp / MARKER, marker)
+    mark(tmp, command, complete)
     old = None
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            check_out(out, overwrite)
-        except RunFolderError as err:
-            raise RunFolderError(f"{err} (it changed during the run); this run was saved to {_keep(tmp, out)}") from None
-        old = out.parent / f"{_hidden(out, 'old')}{process_tag()}-{secrets.token_hex(4)}"
-        os.rename(out, old)
-    elif out.is_dir():
-        out.rmdir()
     try:
+        if out.is_dir() and any(out.iterdir()):
+            try:
+                check_out(out, overwrite, command)
+            except RunFolderError as err:
+                raise RunFolderError(f"{err} (it changed during the run); this run was saved to "
+                                     f"{_keep(tmp, out)}") from None
+            old = out.parent / f"{_hidden(out, 'old')}{process_tag()}-{secrets.token_hex(4)}"
+            os.rename(out, old)
+        elif out.is_dir():
+            out.rmdir()
         os.rename(tmp, out)
     except OSError as err:
-        if old is not None:
+        if old is not None and not out.exists():
             os.rename(old, out)
-        raise RunFolderError(f"cannot move the run into {out} ({err.strerror}); it was saved to {_keep(tmp, out)}") from None
+        raise RunFolderError(f"cannot move the run into {out} ({err.strerror}); it was saved to "
+                             f"{_keep(tmp, out)}") from None
     if old is not None and not _remove_run(old, read_marker(old)["files"] + [MARKER]):
         return [f"the replaced run's folder {old} still holds files fnn did not write; left in place"]
     return []
@@ -265,7 +341,8 @@ def commit(tmp: str | os.PathLike, out: str | os.PathLike, overwrite: bool = Tru
 def _keep(tmp: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
     """Rename a finished staging folder to a new visible sibling ``<out>-<6 hex>``; return it."""
     for _ in range(100):
-        kept = out.parent / f"{out.name}-{secrets.token_hex(3)}"
+        name = out.name if len(out.name.encode()) <= 240 else _short(out.name)
+        kept = out.parent / f"{name}-{secrets.token_hex(3)}"
         if not kept.exists():
             os.rename(tmp, kept)
             return kept
@@ -301,7 +378,7 @@ def interrupted(out: str | os.PathLike) -> list[pathlib.Path]:
 
 def _complete(folder: pathlib.Path) -> bool:
     marker = read_marker(folder)
-    return marker is not None and all((folder / f).is_file() for f in marker["files"])
+    return marker is not None and all((folder / f).exists() for f in marker["files"])
 
 
 def recover(out: str | os.PathLike) -> list[str]:
@@ -380,3 +457,129 @@ def plot_history(history: dict, path: str | os.PathLike, title: str, monitor: st
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+# --------------------------------------------------------------------------
+# a run's recipe as objects, and the public loader
+
+#: Training examples of each data set before a validation split (the schedule's length of older runs).
+TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "synthetic": 2_000}
+
+
+def schedule_steps(cfg: dict, n_train: int | None = None) -> int:
+    """The number of updates a run's schedule spans: ``cfg["schedule_steps"]``, or
+    ``epochs * (n_train // batch_size)`` with ``n_train`` the training examples left after the validation split."""
+    if cfg.get("schedule_steps"):
+        return int(cfg["schedule_steps"])
+    if n_train is None:
+        n_train = TRAIN_SIZES[cfg["dataset"]] - int(cfg.get("validation") or 0)
+    return max(1, int(cfg["epochs"]) * (n_train // int(cfg["batch_size"])))
+
+
+def build_network(cfg: dict) -> Any:
+    """The ``fnn.nn.MLP`` of a run's config: sizes, activations, norm."""
+    from fnn import nn
+
+    norm = None if cfg["norm"] == "none" else cfg["norm"]
+    return nn.MLP(tuple(cfg["sizes"]), hidden=cfg["hidden"], output=cfg["output"], norm=norm)
+
+
+def build_optimizer(cfg: dict, steps: int | None = None, rate: float | None = None) -> Any:
+    """The ``fnn.optim`` transform of a run's config, its schedule spread over ``steps`` updates
+    (default :func:`schedule_steps`).
+
+    ``eta(t)``: constant ``rate``; cosine ``rate (1 + cos(pi t / steps)) / 2``;
+    linear from ``rate`` to ``rate/100``; exponential ``rate * 0.01^(t/steps)``.
+    ``rate`` overrides the config's (a sweep builds its optimizer at rate 1
+    and gives each member its rate as a hyperparameter). A sweep over
+    ``momentum`` builds its sgd with a momentum term, so that the state holds ``mu``.
+    """
+    from fnn import optim, schedules
+
+    steps = schedule_steps(cfg) if steps is None else steps
+    rate, sched = (cfg["rate"] if rate is None else rate), cfg["schedule"]
+    if sched == "constant":
+        eta = rate
+    elif sched == "cosine":
+        eta = schedules.cosine_decay(rate, steps)
+    elif sched == "linear":
+        eta = schedules.linear(rate, rate / 100, steps)
+    else:
+        eta = schedules.exponential_decay(rate, steps, 0.01)
+    name, mu = cfg["optimizer"], cfg.get("momentum")
+    swept = set((cfg.get("grid") or {}))
+    if name == "gd":
+        return optim.gd(eta)
+    if name == "sgd":
+        mu = 0.5 if mu is None and swept & {"momentum", "mu"} else mu  # any value: each member sets its own
+        return optim.sgd(eta, momentum=0.0 if mu is None else mu)
+    if name == "momentum":
+        return optim.momentum(eta, mu=0.9 if mu is None else mu)
+    if name == "adamw":
+        wd = cfg.get("weight_decay")
+        return optim.adamw(eta, weight_decay=1e-2 if wd is None else wd)
+    return getattr(optim, name)(eta)
+
+
+class Run(NamedTuple):
+    """A run of ``fnn train`` or ``fnn sweep`` loaded by :func:`load`.
+
+    ``net`` (``fnn.nn.MLP``), ``optimizer`` (its ``fnn.optim`` transform, the
+    schedule included; a sweep's at rate 1, each member's hyperparameters in
+    its state), ``state`` (the :class:`fnn.train.TrainState`; a sweep's members
+    stacked on a leading axis), ``config`` (``config.json``), ``metrics`` (the
+    lines of ``metrics.jsonl``), ``grid`` (a sweep's :class:`fnn.grid.Grid`,
+    else None), ``complete`` (False: interrupted before its last epoch).
+    """
+
+    net: Any
+    optimizer: Any
+    state: Any
+    config: dict
+    metrics: list
+    grid: Any
+    complete: bool
+
+
+def read_metrics(folder: str | os.PathLike) -> list[dict]:
+    """The lines of ``metrics.jsonl`` in ``folder`` as dicts ([] if it has none)."""
+    path = pathlib.Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load(path: str | os.PathLike) -> Run:
+    """Load the run of ``fnn train`` or ``fnn sweep`` in ``path`` (see :class:`Run`).
+
+    Continue it with ``fnn.train.fit(run.net, cost, run.optimizer, data, epochs,
+    batch_size, state=run.state)`` (``cost = run.config["cost"]``), or analyse it
+    (``fnn.curvature``, ``fnn.train.evaluate``); ``fnn.train.member(run.state, i)``
+    is a sweep's member ``i``. Raises ``FileNotFoundError`` when ``path`` is not
+    a run and ``ValueError`` naming the file when it is damaged.
+    """
+    import jax
+
+    from fnn import checkpoint, grid, train
+
+    folder = pathlib.Path(path)
+    marker = read_marker(folder) if folder.is_dir() else None
+    if marker is None or not (folder / "config.json").is_file() or not (folder / "checkpoint.npz").is_file():
+        raise FileNotFoundError(f"path must be a run folder of fnn train or fnn sweep (with {MARKER}, config.json "
+                                f"and checkpoint.npz), got {str(folder)!r}")
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+        net, optimizer = build_network(cfg), build_optimizer(cfg, rate=1.0 if "grid" in cfg else None)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{folder / 'config.json'} is not a usable run config: {err}") from err
+    one = jax.eval_shape(lambda: train.init_state(net, optimizer, jax.random.key(0)))
+    g = None
+    if run_command(marker) == "sweep":
+        g = grid.Grid(cfg["grid"], cfg["seeds"], cfg.get("seed", 0))
+        population = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((g.size, *a.shape), a.dtype), one)
+        like = {"states": population, "diverged": jax.ShapeDtypeStruct((g.size,), "int32"),
+                "epoch": jax.ShapeDtypeStruct((), "int32")}
+        state = checkpoint.load(folder / "checkpoint.npz", like=like)["states"]
+    else:
+        state = checkpoint.load(folder / "checkpoint.npz", like=one)
+    return Run(net, optimizer, state, cfg, read_metrics(folder), g, bool(marker.get("complete", True)))

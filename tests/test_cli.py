@@ -43,7 +43,7 @@ def run_dir(trained):
 
 def test_train_writes_config_history_checkpoint_and_curves(run_dir):
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "checkpoint.npz", "config.json", "curves.png", "fnn-run.json", "history.json"]
+        "checkpoint.npz", "config.json", "curves.png", "fnn-run.json", "history.json", "metrics.jsonl"]
     hist = json.loads((run_dir / "history.json").read_text())
     assert hist["epoch"] == [1, 2] and len(hist["val_accuracy"]) == 2
     assert hist["monitor"] == "validation" and hist["validation_examples"] == 200
@@ -52,7 +52,8 @@ def test_train_writes_config_history_checkpoint_and_curves(run_dir):
     assert cfg["sizes"] == [784, 16, 10] and cfg["dataset"] == "synthetic" and cfg["validation"] == 200
     marker = json.loads((run_dir / "fnn-run.json").read_text())
     assert marker["format"] == "fnn.run" and len(marker["run_id"]) == 32
-    assert marker["files"] == ["checkpoint.npz", "config.json", "curves.png", "history.json"]
+    assert marker["files"] == ["checkpoint.npz", "config.json", "curves.png", "history.json", "metrics.jsonl"]
+    assert (marker["command"], marker["complete"]) == ("train", True)
     # nothing left behind in the parent folder (no temporary folders)
     assert sorted(p.name for p in run_dir.parent.iterdir()) == ["blobs"]
 
@@ -178,7 +179,8 @@ def test_defaults_are_the_documented_fashion_mnist_recipe():
     assert [args.sizes, args.hidden, args.output, args.cost, args.optimizer, args.schedule] == [
         cli.DEFAULTS[k] for k in ("sizes", "hidden", "output", "cost", "optimizer", "schedule")
     ]
-    assert (args.rate, args.batch_size, args.epochs) == (cli.DEFAULTS["rate"], cli.DEFAULTS["batch_size"], cli.DEFAULTS["epochs"])
+    assert (args.rate, args.batch_size) == (cli.DEFAULTS["rate"], cli.DEFAULTS["batch_size"])
+    assert args.epochs is None and cli.config_from_args(args)["epochs"] == cli.DEFAULTS["epochs"]  # None: --resume's "more"
 
 
 # ----------------------------------------------------------------------------
@@ -297,11 +299,11 @@ def test_a_saved_config_is_a_config_again(run_dir):
     assert cli.config_from_dict({**saved, "sizes": "784,16,10", "validation": None}) == checked
 
 
-def test_sweep_config_has_rates_and_seeds_in_place_of_rate():
+def test_sweep_config_has_a_grid_and_seeds_in_place_of_rate_and_reads_an_older_rates_list():
     flags = {**cli.DEFAULTS, "dataset": "synthetic", "rates": [0.1, 1.0], "seeds": 3}
     cfg = cli.sweep_config_from_dict(flags)
-    assert "rate" not in cfg and (cfg["rates"], cfg["seeds"], cfg["validation"]) == ([0.1, 1.0], 3, 200)
-    with pytest.raises(cli.UsageError, match="argument --rate: must not repeat a rate"):
+    assert "rate" not in cfg and (cfg["grid"], cfg["seeds"], cfg["validation"]) == ({"rate": [0.1, 1.0]}, 3, 200)
+    with pytest.raises(cli.UsageError, match="argument --grid: rate must not repeat a value"):
         cli.sweep_config_from_dict({**flags, "rates": [1.0, 1.0]})
     with pytest.raises(cli.UsageError, match=r"argument --seeds: .* exceeds 2\^63 - 1"):
         cli.sweep_config_from_dict({**flags, "seed": 2**63 - 2, "seeds": 3})
@@ -312,8 +314,11 @@ def test_the_cli_package_imports_one_way_and_no_private_name_from_outside():
     import pathlib
 
     folder = pathlib.Path(ROOT) / "fnn" / "cli"
-    allowed = {"_config": set(), "_common": {"_config"}, "_train": {"_config", "_common"},
-               "_sweep": {"_config", "_common"}, "_evaluate": {"_config", "_common"}}
+    allowed = {"_config": set(), "_signals": set(), "_common": {"_config"}, "_record": {"_config"},
+               "_session": {"_config", "_record", "_signals"},
+               "_train": {"_config", "_common", "_record", "_session", "_signals"},
+               "_sweep": {"_config", "_common", "_record", "_session", "_signals", "_train"},
+               "_evaluate": {"_config", "_common"}}
     for name, below in allowed.items():
         tree = ast.parse((folder / f"{name}.py").read_text())
         for node in ast.walk(tree):

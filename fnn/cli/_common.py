@@ -9,11 +9,10 @@ missing or corrupt data files, a ``--sizes`` that does not fit the data.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import pathlib
 import re
 import sys
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from fnn import runs
 from fnn.cli._config import SYNTHETIC_SEED, SYNTHETIC_SIZES, UsageError
@@ -71,21 +70,26 @@ def pick_devices(count: int | None) -> list:
     return devices[:count] if count else devices
 
 
-def host_copy(tree: Any) -> Any:
-    """``tree`` with every leaf replicated over the devices of several processes copied to this
-    process (PRNG keys stay keys): what one process can save. No collective: each process holds the whole value."""
+def whole_copy(tree: Any) -> Any:
+    """``tree`` with every leaf that spans the devices of several processes made whole on this process (PRNG
+    keys stay keys): what one process can save. A replicated leaf is copied locally; a leaf split over
+    processes is all-gathered, a collective, so every process must call this, in the same order."""
     import jax
     import numpy as np
+    from jax.experimental import multihost_utils
 
-    def local(a: Any) -> Any:
+    def whole(a: Any) -> Any:
         if not isinstance(a, jax.Array) or a.is_fully_addressable:
             return a
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            return jax.random.wrap_key_data(np.asarray(jax.random.key_data(a).addressable_data(0)),
-                                            impl=jax.random.key_impl(a))
-        return np.asarray(a.addressable_data(0))
+        is_key = jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+        data = jax.random.key_data(a) if is_key else a
+        if data.is_fully_replicated:
+            out = np.asarray(data.addressable_data(0))
+        else:
+            out = np.asarray(multihost_utils.process_allgather(data, tiled=True))
+        return jax.random.wrap_key_data(out, impl=jax.random.key_impl(a)) if is_key else out
 
-    return jax.tree_util.tree_map(local, tree)
+    return jax.tree_util.tree_map(whole, tree)
 
 
 #: How a config key is given on the command line, where it is not ``--key-with-dashes``.
@@ -123,43 +127,9 @@ def check_out(out: str | None, overwrite: bool, command: str) -> pathlib.Path | 
     try:
         for line in runs.recover(out):
             print(f"fnn {command}: {line}", file=sys.stderr)
-        return runs.check_out(out, overwrite)
+        return runs.check_out(out, overwrite, command)
     except runs.RunFolderError as err:
         raise UsageError("--out", str(err)) from err
-
-
-def _reserve(prefix: str) -> pathlib.Path:
-    """A new unique default run folder ``runs/<prefix>-<date-time>-<6 hex>``."""
-    try:
-        return runs.unique_dir("runs", prefix)
-    except runs.RunFolderError as err:
-        raise UsageError("--out", f"(default runs/{prefix}-...) {err}") from err
-
-
-@contextlib.contextmanager
-def staged_run(out: pathlib.Path | None, prefix: str, overwrite: bool,
-               command: str) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
-    """``with staged_run(out, prefix, overwrite, "train") as (tmp, out):`` write the run into ``tmp``.
-
-    ``out`` None reserves a new unique ``runs/<prefix>-<date-time>-<6 hex>``.
-    On a normal exit the staging folder is committed (:func:`fnn.runs.commit`)
-    into ``out``; on an exception it is discarded, with the reserved folder.
-    A run-folder problem is a :class:`UsageError` of ``--out``.
-    """
-    reserved = out is None
-    out = _reserve(prefix) if reserved else out
-    tmp = None
-    try:
-        tmp = runs.stage(out)
-        yield tmp, out
-        for line in runs.commit(tmp, out, overwrite=overwrite):
-            print(f"fnn {command}: {line}", file=sys.stderr)
-        tmp = None
-    except runs.RunFolderError as err:
-        raise UsageError("--out", str(err)) from err
-    finally:
-        if tmp is not None:
-            runs.discard(tmp, out if reserved else None)
 
 
 # --------------------------------------------------------------------------
@@ -252,14 +222,16 @@ def check_data(cfg: Mapping[str, Any], ds: Datasets, n_devices: int) -> None:
 
     x, y = ds.train
     n, width = x.shape
-    classes = int(jnp.max(y)) + 1
+    # the classes of the data set: its labels in every split (a small training split may miss some)
+    classes = max(int(jnp.max(labels)) + 1 for _, labels in (ds.train, ds.validation or ds.train, ds.test))
     sizes, name = cfg["sizes"], cfg["dataset"]
     if sizes[0] != width:
         raise UsageError("--sizes", f"the first size must be the data's width {width} ({name}), got {sizes[0]}")
     if sizes[-1] != classes:
         raise UsageError("--sizes", f"the last size must be the number of classes {classes} ({name}), got {sizes[-1]}")
     if cfg["batch_size"] > n:
-        raise UsageError("--batch-size", f"must be in [1, {n}] (the training examples), got {cfg['batch_size']}")
+        left = f" (--validation {cfg['validation']} holds out the rest)" if cfg["validation"] else ""
+        raise UsageError("--batch-size", f"must be in [1, {n}] (the training examples), got {cfg['batch_size']}{left}")
     if cfg["batch_size"] % n_devices:
         raise UsageError("--batch-size", f"must be a multiple of the {n_devices} devices, got {cfg['batch_size']}")
 
@@ -296,7 +268,7 @@ def start(cfg: dict, args: argparse.Namespace, command: str, members: int | None
     devices = pick_devices(args.devices)
     cfg["devices"] = len(devices)
     if members is not None and members % len(devices):
-        raise UsageError("--devices", f"rates x seeds = {members} members must be a multiple of the "
+        raise UsageError("--devices", f"the grid's {members} members must be a multiple of the "
                          f"{len(devices)} devices")
     ds = load_datasets(cfg, args.data_dir)
     check_data(cfg, ds, len(devices) if members is None else 1)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from fnn.runs import TRAIN_SIZES, build_network, build_optimizer  # noqa: F401 - the builders of a config
+
 DATASETS = ("fashion_mnist", "mnist", "synthetic")
 SPLITS = ("train", "validation", "test")
 OPTIMIZERS = ("gd", "sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
@@ -47,19 +49,26 @@ DEFAULTS: dict[str, Any] = {
 
 SYNTHETIC_SEED = 20240601
 SYNTHETIC_SIZES = {"train": 2000, "test": 500}
-#: Training examples of each data set (before a validation split) and the default held out.
-TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "synthetic": SYNTHETIC_SIZES["train"]}
+#: The default held out of each data set (``TRAIN_SIZES``: its training examples before the split).
 DEFAULT_VALIDATION = {"fashion_mnist": 5_000, "mnist": 5_000, "synthetic": 200}
 MAX_SEED = 2**63 - 1
 MAX_SEEDS = 10_000
+MAX_EPOCHS = 10**9
+#: The largest float32: a hyperparameter above it would overflow the optimizer state.
+MAX_FLOAT32 = 3.4028234663852886e38
+#: The default grid of ``fnn sweep``: rates around the default recipe's (Adam, 1e-3), 3 seeds each.
+SWEEP_DEFAULT_GRID = {"rate": [3e-4, 1e-3, 3e-3]}
+SWEEP_DEFAULT_SEEDS = 3
+#: Names ``--grid`` accepts for hyperparameters the state holds under another name.
+GRID_ALIASES = {"momentum": "mu"}
 
 #: Keys a config must hold (``fnn evaluate`` reads them from ``config.json``) and optional ones.
 REQUIRED = ("dataset", "sizes", "hidden", "output", "cost", "optimizer", "rate", "schedule",
             "batch_size", "epochs", "norm")
-OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": 1e-2, "grad": "backprop", "devices": 1, "seed": 0,
-            "precision": "float32"}
-#: A sweep's config: ``rates`` (a list) and ``seeds`` (how many per rate) in place of ``rate``.
-SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("rates", "seeds")
+OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": None, "grad": "backprop", "devices": 1, "seed": 0,
+            "precision": "float32", "schedule_steps": None}
+#: A sweep's config: ``grid`` (``{hyperparameter: values}``) and ``seeds`` (how many per point) in place of ``rate``.
+SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("grid", "seeds")
 
 _RECIPE = REQUIRED + tuple(OPTIONAL)
 
@@ -97,14 +106,25 @@ def config_from_args(args: Any) -> dict[str, Any]:
 
 
 def sweep_config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The checked config of ``fnn sweep`` flags or of a saved ``sweep.json``'s ``"config"``.
+    """The checked config of ``fnn sweep`` flags or of a saved sweep's ``config.json``.
 
-    As :func:`config_from_dict`, with ``rates`` (distinct finite numbers > 0)
-    and ``seeds`` (in ``[1, 10000]``; member seeds ``seed .. seed + seeds - 1``)
-    in place of ``rate``.
+    As :func:`config_from_dict`, with ``grid`` (``{hyperparameter: distinct
+    finite numbers}``; an older ``rates`` list is ``{"rate": rates}``) and
+    ``seeds`` (in ``[1, 10000]``; member seeds ``seed .. seed + seeds - 1``) in
+    place of ``rate``.
     """
-    keys = tuple(k for k in _RECIPE if k != "rate") + ("rates", "seeds")
+    keys = tuple(k for k in _RECIPE if k != "rate") + ("grid", "seeds")
+    flags = dict(flags)
+    if flags.get("grid") is None and flags.get("rates") is not None:
+        flags["grid"] = {"rate": flags["rates"]}
     return check_sweep_config(_recipe(flags, keys), devices_may_be_zero=True)
+
+
+def check_flags(flags: Mapping[str, Any]) -> None:
+    """What only the command line can get wrong: ``--weight-decay`` given for an optimizer without it."""
+    if flags.get("weight_decay") is not None and flags.get("optimizer") != "adamw":
+        raise UsageError("--weight-decay", f"applies to --optimizer adamw only (the one with decoupled weight "
+                         f"decay), got --optimizer {flags.get('optimizer')}")
 
 
 def _recipe(flags: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -113,6 +133,8 @@ def _recipe(flags: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
         del cfg["devices"]
     if isinstance(cfg.get("sizes"), str):
         cfg["sizes"] = _parse_sizes(cfg["sizes"])
+    if cfg.get("epochs", 0) is None:
+        cfg["epochs"] = DEFAULTS["epochs"]
     if cfg.get("validation") is None and cfg.get("dataset") in DEFAULT_VALIDATION:
         cfg["validation"] = DEFAULT_VALIDATION[cfg["dataset"]]
     return cfg
@@ -175,20 +197,33 @@ def check_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> d
     cfg = {**OPTIONAL, **cfg}
     _check_recipe(cfg, devices_may_be_zero)
     _number(cfg, "rate")
+    if cfg["rate"] > MAX_FLOAT32:
+        raise UsageError("--rate", f"must be at most the largest float32 {MAX_FLOAT32:.4g}, got {cfg['rate']!r}")
     return cfg
 
 
 def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> dict[str, Any]:
-    """Check a sweep's config: :func:`check_config` with ``rates`` and ``seeds`` in place of ``rate``."""
+    """Check a sweep's config: :func:`check_config` with ``grid`` and ``seeds`` in place of ``rate``.
+
+    Each grid axis names a hyperparameter (``rate``, or a name of
+    ``fnn.optim.hyperparams`` of the optimizer's state, ``momentum`` for
+    ``mu``) and lists distinct finite numbers (a rate > 0, others >= 0)."""
     _require(cfg, SWEEP_REQUIRED)
     cfg = {**OPTIONAL, **cfg}
     _int(cfg, "seeds", 1, MAX_SEEDS)
     _check_recipe(cfg, devices_may_be_zero)
-    rates = cfg["rates"]
-    if not isinstance(rates, list) or not rates or not all(_is_number(r) and r > 0 for r in rates):
-        raise UsageError("--rate", f"must be comma-separated finite numbers > 0, got {rates!r}")
-    if len(set(rates)) != len(rates):
-        raise UsageError("--rate", f"must not repeat a rate, got {rates!r}")
+    grid = cfg["grid"]
+    if not isinstance(grid, dict) or not grid:
+        raise UsageError("--grid", f"must be NAME=V1,V2,... for at least one hyperparameter, got {grid!r}")
+    for name, values in grid.items():
+        low = 0 if name != "rate" else None
+        ok = isinstance(values, list) and values and all(
+            _is_number(v) and (v > 0 if low is None else v >= 0) and v <= MAX_FLOAT32 for v in values)
+        if not ok:
+            want = "> 0" if low is None else ">= 0"
+            raise UsageError("--grid", f"{name} must be comma-separated finite float32 numbers {want}, got {values!r}")
+        if len(set(values)) != len(values):
+            raise UsageError("--grid", f"{name} must not repeat a value, got {values!r}")
     if cfg["seed"] + cfg["seeds"] - 1 > MAX_SEED:
         raise UsageError("--seeds", f"--seed {cfg['seed']} + --seeds {cfg['seeds']} - 1 exceeds 2^63 - 1")
     return cfg
@@ -207,8 +242,14 @@ def _check_recipe(cfg: dict, devices_may_be_zero: bool) -> None:
                          ("cost", costs.names()), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
                          ("norm", NORMS), ("grad", train.GRAD_METHODS), ("precision", train.PRECISIONS)):
         _choice(cfg, key, tuple(allowed))
-    _number(cfg, "weight_decay")
+    if cfg["weight_decay"] is not None:
+        _number(cfg, "weight_decay")
+        if cfg["weight_decay"] > MAX_FLOAT32:
+            raise UsageError("--weight-decay", f"must be at most the largest float32 {MAX_FLOAT32:.4g}, "
+                             f"got {cfg['weight_decay']!r}")
     _int(cfg, "epochs", 1)
+    if cfg["epochs"] > MAX_EPOCHS:
+        raise UsageError("--epochs", f"must be at most {MAX_EPOCHS:,}, got {cfg['epochs']}")
     _int(cfg, "batch_size", 1)
     _int(cfg, "devices", 0 if devices_may_be_zero else 1)
     _int(cfg, "seed", 0, MAX_SEED)
@@ -218,6 +259,10 @@ def _check_recipe(cfg: dict, devices_may_be_zero: bool) -> None:
 
 def _check_pairings(cfg: dict) -> None:
     mu, opt, sizes, norm = cfg["momentum"], cfg["optimizer"], cfg["sizes"], cfg["norm"]
+    if opt != "adamw":  # weight decay applies to adamw only; older configs recorded 0.01 for every optimizer
+        cfg["weight_decay"] = None
+    elif cfg["weight_decay"] is None:
+        cfg["weight_decay"] = 1e-2
     if mu is not None:
         if opt not in ("sgd", "momentum"):
             raise UsageError("--momentum", f"applies to --optimizer sgd or momentum, got --optimizer {opt}")
@@ -237,43 +282,4 @@ def _check_pairings(cfg: dict) -> None:
 
 
 # --------------------------------------------------------------------------
-# builders (of a checked config)
-
-
-def build_network(cfg: Mapping[str, Any]) -> Any:
-    """The ``fnn.nn.MLP`` of a checked config: sizes, activations, norm."""
-    from fnn import nn
-
-    norm = None if cfg["norm"] == "none" else cfg["norm"]
-    return nn.MLP(tuple(cfg["sizes"]), hidden=cfg["hidden"], output=cfg["output"], norm=norm)
-
-
-def build_optimizer(cfg: Mapping[str, Any], steps: int, rate: float | None = None) -> Any:
-    """The ``fnn.optim`` transform of a checked config, its schedule spread over ``steps`` updates.
-
-    ``eta(t)``: constant ``rate``; cosine ``rate (1 + cos(pi t / steps)) / 2``;
-    linear from ``rate`` to ``rate/100``; exponential ``rate * 0.01^(t/steps)``.
-    ``rate`` overrides the config's (a sweep builds its optimizer at rate 1
-    and gives each member its rate as a hyperparameter).
-    """
-    from fnn import optim, schedules
-
-    rate, sched = cfg["rate"] if rate is None else rate, cfg["schedule"]
-    if sched == "constant":
-        eta = rate
-    elif sched == "cosine":
-        eta = schedules.cosine_decay(rate, steps)
-    elif sched == "linear":
-        eta = schedules.linear(rate, rate / 100, steps)
-    else:
-        eta = schedules.exponential_decay(rate, steps, 0.01)
-    name, mu = cfg["optimizer"], cfg.get("momentum")
-    if name == "gd":
-        return optim.gd(eta)
-    if name == "sgd":
-        return optim.sgd(eta, momentum=0.0 if mu is None else mu)
-    if name == "momentum":
-        return optim.momentum(eta, mu=0.9 if mu is None else mu)
-    if name == "adamw":
-        return optim.adamw(eta, weight_decay=cfg["weight_decay"])
-    return getattr(optim, name)(eta)
+# builders (of a checked config): fnn.runs.build_network, fnn.runs.build_optimizer
