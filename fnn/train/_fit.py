@@ -24,7 +24,7 @@ from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn import parallel as _parallel
 from fnn.nn import MLP
-from fnn.train import _evaluate, _loop, _setup, _state, _step
+from fnn.train import _cache, _evaluate, _loop, _setup, _state, _step
 from fnn.train._state import TrainState
 
 Array = jax.Array
@@ -47,6 +47,7 @@ def fit(
     dtype: DTypeLike = jnp.float32,
     process_local: bool = False,
     precision: str = "float32",
+    data_key: Array | None = None,
 ) -> tuple[TrainState, dict[str, list]]:
     """Train ``net`` by mini-batch gradient descent for ``epochs`` epochs (see :mod:`fnn.train`).
 
@@ -66,6 +67,10 @@ def fit(
       dtype: parameter dtype of a fresh state.
       process_local: ``train`` holds only this process's rows (several processes; needs ``devices``).
       precision: one of ``PRECISIONS``.
+      data_key: with ``key``: the key of the shuffles (``fold_in(data_key, step)``), in place of
+        the second half of ``split(key)``; ``key``'s first half still initializes the parameters.
+        ``fit(key=keys[i], data_key=k)`` is member ``i`` of
+        ``fit_population(keys=keys, data_order="shared", data_key=k)``.
 
     Returns:
       ``(state, history)``: ``history`` maps ``"epoch"``, ``"step"``,
@@ -87,7 +92,11 @@ def fit(
         if key is None:
             raise ValueError("key must be a jax.random key when no state is given, got None")
         state = _state.fresh_state(s.net, s.optimizer, _setup.check_keys(key), dtype)
+        if data_key is not None:
+            state = state._replace(key=_setup.check_keys(data_key, name="data_key"))
     else:
+        if data_key is not None:
+            raise ValueError("data_key must be None when state is given (the state carries its own key), got a key")
         if key is not None:
             raise ValueError("key must be None when state is given (the state carries its own key), got a key")
         state = _state.check_state(state)
@@ -96,7 +105,8 @@ def fit(
     x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
                                  jax.tree_util.tree_leaves(state.params)[0].dtype, process_local)
     state = _loop.own_copy(state, s.mesh.replicated if s.mesh is not None else None)
-    compiled, compile_s = _loop.compile_epoch(_step.jit_epoch(s, donate=True), state, x, y)
+    compiled, compile_s = _cache.compiled(("fit", _cache.setup_key(s)), lambda: _step.jit_epoch(s, donate=True),
+                                          state, x, y)
     history = _loop.empty_history(compile_s)
     one_epoch = _epoch_runner(s, compiled, x, y, val, int(state.step))
     state = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, state)

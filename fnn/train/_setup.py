@@ -100,7 +100,7 @@ def check_bool(value: Any, name: str) -> bool:
     return value
 
 
-def check_keys(keys: Any, population: bool = False) -> Array:
+def check_keys(keys: Any, population: bool = False, name: str = "key") -> Array:
     """The one key rule: a typed ``jax.random`` key array, or raw ``uint32`` key data
     (trailing axis 2, wrapped); a scalar ``key``, or a ``(P,)`` array of ``keys`` (P >= 1)."""
     ndim = 1 if population else 0
@@ -115,7 +115,7 @@ def check_keys(keys: Any, population: bool = False) -> Array:
             f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
         )
     raise TypeError(
-        f"key must be a jax.random key (jax.random.key(seed)), got "
+        f"{name} must be a jax.random key (jax.random.key(seed)), got "
         f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
     )
 
