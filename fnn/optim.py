@@ -473,7 +473,8 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Transform:
 
         def avg(g, n):
             d = _like(state.decay, n)
-            return d * n + (1 - d) * jnp.square(g.astype(n.dtype))
+            g = g.astype(n.dtype)
+            return d * n + (1 - d) * g * g  # this association: float32 trajectories stay bit for bit
 
         nu = _tmap(avg, grads, state.nu)
         updates = _tmap(lambda g, n: _scaled(g, n, state.eps), grads, nu)
@@ -518,7 +519,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Tran
 
         def second(g, v):
             b2_ = _like(state.b2, v)
-            return b2_ * v + (1 - b2_) * jnp.square(g.astype(v.dtype))
+            g = g.astype(v.dtype)
+            return b2_ * v + (1 - b2_) * g * g  # this association: float32 trajectories stay bit for bit
 
         m = _tmap(first, grads, state.m)
         v = _tmap(second, grads, state.v)
