@@ -102,7 +102,7 @@ def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
     states = fnn_train.init_population(net, opt, keys)
     if data_order == "shared":
         states = states._replace(key=jnp.stack([states.key[0]] * p))
-    chunk = _population.default_chunk(states, p) if chunk is None else chunk
+    chunk = _population.default_chunk(states, p, data_order) if chunk is None else chunk
     s = _setup.make_setup(net, w.cost, opt, batch_size=w.batch)
     frozen = jnp.full((p,), -1, jnp.int32)
     xd, yd = jax.device_put(x), jax.device_put(y)
@@ -345,13 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for w in workloads(args.quick, args.adam):
         x, y = make_data(w)
-        single = {"P x fit": fnn_sequential(w, x, y)}
+        single = {"P x fit": fnn_sequential(w, x, y)}  # one run; interleaved in every row (the load drifts)
         if torch is not None:
             single["P x PyTorch"] = bench.torch_epoch(w, x, y, torch_threads)
-        one = best_rates(single, budget, min_rounds)
         for p in sizes:
-            best = best_rates(contestants_for(w, x, y, p, torch is not None), budget, min_rounds)
-            best.update(one)
+            best = best_rates({**contestants_for(w, x, y, p, torch is not None), **single}, budget, min_rounds)
             rows.append((w, p, best))
             peak.sample(1)
             print(f"  {w.name} P={p}: " + ", ".join(f"{k} {v:,.0f}" for k, v in best.items()), flush=True)

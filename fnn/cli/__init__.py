@@ -174,6 +174,8 @@ def _add_training_arguments(p: argparse.ArgumentParser, sweep: bool) -> None:
     _add(p, "--seed", DEFAULTS["seed"], f"seed of the initialization and shuffles, in [0, {MAX_SEED}]"
          + ("; member seeds SEED, SEED+1, ..." if sweep else ""), type=_int_type)
     if sweep:
+        _add(p, "--data-order", "member", "member (each member its own shuffles) or shared (every member the same "
+             "mini-batches: common random numbers; faster)")
         _add(p, "--seeds", 5, "seeds per rate: SEED, SEED+1, ... (in [1, 10000]; >= 2 for intervals)",
              type=_int_type)
 

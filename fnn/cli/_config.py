@@ -60,6 +60,8 @@ OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": 1e-2, "grad": "ba
             "precision": "float32"}
 #: A sweep's config: ``rates`` (a list) and ``seeds`` (how many per rate) in place of ``rate``.
 SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("rates", "seeds")
+#: A sweep's optional keys beside :data:`OPTIONAL`: ``data_order`` of ``fnn.train.fit_population``.
+SWEEP_OPTIONAL = {"data_order": "member"}
 
 _RECIPE = REQUIRED + tuple(OPTIONAL)
 
@@ -103,7 +105,7 @@ def sweep_config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
     and ``seeds`` (in ``[1, 10000]``; member seeds ``seed .. seed + seeds - 1``)
     in place of ``rate``.
     """
-    keys = tuple(k for k in _RECIPE if k != "rate") + ("rates", "seeds")
+    keys = tuple(k for k in _RECIPE if k != "rate") + ("rates", "seeds") + tuple(SWEEP_OPTIONAL)
     return check_sweep_config(_recipe(flags, keys), devices_may_be_zero=True)
 
 
@@ -178,9 +180,12 @@ def check_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> d
 
 def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False) -> dict[str, Any]:
     """Check a sweep's config: :func:`check_config` with ``rates`` and ``seeds`` in place of ``rate``."""
+    from fnn import train
+
     _require(cfg, SWEEP_REQUIRED)
-    cfg = {**OPTIONAL, **cfg}
+    cfg = {**OPTIONAL, **SWEEP_OPTIONAL, **cfg}
     _int(cfg, "seeds", 1, MAX_SEEDS)
+    _choice(cfg, "data_order", train.DATA_ORDERS)
     _check_recipe(cfg, devices_may_be_zero)
     rates = cfg["rates"]
     if not isinstance(rates, list) or not rates or not all(_is_number(r) and r > 0 for r in rates):

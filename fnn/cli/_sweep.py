@@ -62,7 +62,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, progress: bool) -> tuple[Any, d
     states, history = train.fit_population(
         net, cfg["cost"], optimizer, (x, y), cfg["epochs"], cfg["batch_size"], keys, hyperparams=hyper,
         validation=ds.validation, grad=cfg["grad"], progress=progress, devices=devices if len(devices) > 1 else None,
-        precision=cfg["precision"],
+        precision=cfg["precision"], data_order=cfg.get("data_order", "member"),
     )
     train_s = time.perf_counter() - t0
     test_cost, test_acc = train.evaluate_members(net, states, *ds.test, cfg["cost"])  # the test set, once

@@ -61,7 +61,8 @@ def fit(
       grad: one of ``GRAD_METHODS`` (BP1-BP4 by hand, or ``jax.grad``).
       progress: show a progress bar (a line per epoch without tqdm).
       devices: data parallel over these devices (a list or a 1-D ``Mesh``).
-      callback: ``callback(epoch, state, record)`` after each epoch; ``True`` stops.
+      callback: ``callback(epoch, state, record)`` after each epoch; ``True`` stops. ``state`` is a
+        copy the callback may keep (the loop's own state is donated to the next epoch).
       state: resume this state (its buffers are left intact; ``optimizer``'s
         hyperparameters are applied, with a warning when they differ).
       dtype: parameter dtype of a fresh state.
@@ -108,13 +109,13 @@ def fit(
     compiled, compile_s = _cache.compiled(("fit", _cache.setup_key(s)), lambda: _step.jit_epoch(s, donate=True),
                                           state, x, y)
     history = _loop.empty_history(compile_s)
-    one_epoch = _epoch_runner(s, compiled, x, y, val, int(state.step))
+    one_epoch = _epoch_runner(s, compiled, x, y, val, int(state.step), _loop.has_single_rate(state.opt_state))
     state = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, state)
     return state, history
 
 
 def _epoch_runner(s: _setup.Setup, compiled: Callable, x: Array, y: Array, val: tuple[Array, Array] | None,
-                  start_step: int) -> Callable:
+                  start_step: int, one_rate: bool) -> Callable:
     """``one_epoch(e, state) -> (record, line, state)``: the compiled epoch, its checks and its record."""
     nb = x.shape[0] // s.batch_size
     val_data = _evaluate.chunks(*val, 1000) if val is not None else None
@@ -124,6 +125,8 @@ def _epoch_runner(s: _setup.Setup, compiled: Callable, x: Array, y: Array, val: 
         new, metrics = compiled(state, x, y)
         costs_np = np.asarray(metrics.cost)  # one transfer per epoch
         dt = time.perf_counter() - t0
+        if one_rate:  # a schedule's NaN rate makes the costs NaN: name the rate first
+            _loop.raise_if_bad_rate(np.asarray(metrics.rate), start_step, e, nb)
         _loop.raise_if_diverged(costs_np, new, start_step, e, nb)
         _loop.raise_if_negative_rate(np.asarray(metrics.rate), start_step, e, nb)
         record = {

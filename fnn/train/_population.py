@@ -45,19 +45,26 @@ Array = jax.Array
 
 DATA_ORDERS = ("member", "shared")
 
-#: The default group size keeps a group's parameters and optimizer state within this many bytes
-#: (see :func:`default_chunk`).
+#: The default group keeps its members' parameters and optimizer states within this many bytes
+#: (see :func:`default_chunk`); a shared data order's groups within twice as many.
 GROUP_BYTES = 2 * 2**20
 MAX_CHUNK = 32
 
 
-def default_chunk(states: TrainState, p: int) -> int:
-    """The group size ``chunk=None`` picks: ``clip(GROUP_BYTES // b, 1, MAX_CHUNK)``, ``b`` the bytes of one
-    member's parameters and optimizer state (measured on 2 CPU cores, see ``benchmarks/population.py``:
-    groups whose state fits in a core's cache, 2 MiB, and at most 32 members, which leave no gain to wider
-    groups)."""
+def default_chunk(states: TrainState, p: int, data_order: str = "member") -> int:
+    """The group size ``chunk=None`` picks: the largest power of two ``<= GROUP_BYTES / b`` and
+    ``<= MAX_CHUNK`` (at least 1), ``b`` the bytes of one member's parameters and optimizer state;
+    ``2 GROUP_BYTES`` with ``data_order="shared"``, whose wide first-layer product gains from width.
+
+    Measured on 2 CPU cores (``benchmarks/population.py``, P = 128): 784-30-10 with SGD (95 KB a
+    member) runs alike with groups of 8 to 32 (about 1.6x one vmap over all members), 784-100-10 with
+    Adam (0.95 MB a member) best with groups of 2 to 4 (1.4x); wider groups leave the cache.
+    Powers of two divide the usual population sizes, so no partial last group is compiled.
+    """
     b = sum(a.nbytes for a in jax.tree_util.tree_leaves((states.params, states.opt_state))) // max(p, 1)
-    return int(min(MAX_CHUNK, max(1, GROUP_BYTES // max(b, 1))))
+    budget = GROUP_BYTES * (2 if data_order == "shared" else 1)
+    fit = max(1, min(MAX_CHUNK, budget // max(b, 1)))
+    return 1 << (int(fit).bit_length() - 1)
 
 
 def chunked(fn: Callable, chunk: int, n: int) -> Callable:
@@ -163,7 +170,9 @@ def fit_population(
       hyperparams: ``{name: (P,) array}`` of ``optim.set_hyperparams`` names the optimizer's state holds.
       devices: shard the population axis over these devices; ``P`` must be a multiple of their number.
       callback: ``callback(epoch, states, record)`` after each epoch; ``True`` stops.
-      states: resume this population (leaves with a leading axis ``P``).
+      states: resume this population (leaves with a leading axis ``P``). The optimizer's
+        hyperparameters are applied as in :func:`fit` (with a warning where they change), except
+        those the members hold at different values (a sweep) or that ``hyperparams`` sets.
       diverged: with ``states``, the previous ``history["diverged"]`` (diverged members stay frozen).
       chunk: run the members in groups of ``chunk`` (a vmap inside a group, a ``lax.map`` over the
         groups, a last partial group when ``chunk`` does not divide ``P / D``), so that a group's
@@ -188,6 +197,9 @@ def fit_population(
     run = _setup.check_run(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices,
                            callback, precision)
     s = run.setup
+    if type(callback).__name__ == "SharpnessTracker" and type(callback).__module__ == "fnn.curvature":
+        raise TypeError("callback: a curvature.SharpnessTracker follows one run (fit); fit_population does not "
+                        "support it: track a member with fit(state=train.member(states, i), callback=tracker)")
     if (keys is None) == (states is None):
         raise ValueError(
             "pass exactly one of keys (a fresh population) and states (resume one), got "
@@ -207,13 +219,14 @@ def fit_population(
     else:
         _state.population_size(states)
         s.net.check_params(_state.take_member(states, 0).params)
+        states = _loop.resume_opt_state(s.optimizer, states, population=True, keep=tuple(hyperparams or ()))
         states = _state.with_hyperparams(states, hyperparams)
     p = int(jnp.shape(states.step)[0])
     _parallel.check_divisible(p, s.mesh, "the population size P", "(len(keys) or the states' leading axis)")
     frozen = _check_diverged(diverged, p)
     if data_order == "shared":
         _check_shared(states, frozen)
-    chunk = default_chunk(states, p) if chunk is None else check_int(chunk, "chunk", 1)
+    chunk = default_chunk(states, p, data_order) if chunk is None else check_int(chunk, "chunk", 1)
     process_local = _loop.check_process_local(process_local, s.mesh, run.train[0].shape[0])
     x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
                                  jax.tree_util.tree_leaves(states.params)[0].dtype, process_local)

@@ -60,6 +60,7 @@ def make_setup(net: Any, cost: Any, optimizer: Any, grad: Any = "backprop", prec
     optimizer = check_optimizer(optimizer)
     grad = check_choice(grad, "grad", GRAD_METHODS)
     precision = check_choice(precision, "precision", PRECISIONS)
+    check_trainable(net, cost)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", 1)
     return Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
@@ -85,6 +86,22 @@ def check_optimizer(optimizer: Any) -> Any:
         "optimizer must be an fnn.optim.Transform (e.g. optim.adam(1e-3)) or an object with "
         f"init(params) and update(grads, state, params) methods, got {type(optimizer).__name__}"
     )
+
+
+def check_trainable(net: MLP, cost: _costs.Cost) -> None:
+    """Refuse an output activation whose derivative is zero everywhere (``step``, ``sign``) with a
+    cost that does not cancel it (the quadratic cost: BP1's ``delta^L = (a - y) sigma'(z^L)`` is
+    then 0 and nothing trains)."""
+    if net.output.name in cost.matched:
+        return
+    z = jnp.linspace(-4.0, 4.0, 81).reshape(27, 3)  # rows of 3 units: softmax's derivative is not elementwise
+    g = jnp.cos(jnp.arange(81.0)).reshape(27, 3)
+    if not bool(jnp.any(net.output.vjp(z, g) != 0)):
+        raise ValueError(
+            f"cost {cost.name!r} with output activation {net.output.name!r}, whose derivative is 0 everywhere, "
+            "gives zero gradients: nothing would train; use an output activation with a nonzero derivative "
+            "(sigmoid, linear, ...)"
+        )
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -210,5 +227,6 @@ def check_run(net: Any, cost: Any, optimizer: Any, train: Any, epochs: Any, batc
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     precision = check_choice(precision, "precision", PRECISIONS)
+    check_trainable(net, cost)
     setup = Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
     return Run(setup, (x, y), validation, epochs)
