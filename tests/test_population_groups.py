@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from typing import NamedTuple
 
 import chex
 import jax
@@ -292,3 +293,46 @@ def test_sweep_config_takes_a_data_order():
     assert _config.check_sweep_config({**base, "data_order": "shared"})["data_order"] == "shared"
     with pytest.raises(_config.UsageError, match="data.order"):
         _config.check_sweep_config({**base, "data_order": "same"})
+
+
+class _InjectState(NamedTuple):  # the shape of optax.inject_hyperparams's state
+    count: jax.Array
+    hyperparams: dict
+    inner_state: tuple
+
+
+def _injected_sgd(learning_rate):
+    def init(params):
+        return _InjectState(jnp.zeros((), jnp.int32), {"learning_rate": jnp.asarray(learning_rate, jnp.float32)}, ())
+
+    def update(grads, state, params=None):
+        lr = state.hyperparams["learning_rate"]
+        return jax.tree_util.tree_map(lambda g: -lr * g, grads), state._replace(count=state.count + 1)
+
+    return optim.Transform(init, update)
+
+
+def test_a_population_sweeps_the_hyperparams_dict_of_an_injected_state():
+    x, y = _blobs(dtype=jnp.float32)
+    net = _net()
+    keys = jax.random.split(jax.random.key(0), 3)
+    rates = np.array([0.01, 0.1, 0.5], np.float32)
+    states, _ = train.fit_population(net, "log_likelihood", _injected_sgd(0.1), (x, y), 1, 16, keys,
+                                     hyperparams={"learning_rate": rates}, progress=False)
+    np.testing.assert_allclose(states.opt_state.hyperparams["learning_rate"], rates)
+    for i in (0, 2):
+        s, _ = train.fit(net, "log_likelihood", optim.gd(float(rates[i])), (x, y), 1, 16, key=keys[i], progress=False)
+        assert _max_abs(train.member(states, i).params, s.params) <= 1e-5
+    with pytest.raises(ValueError, match=r"rate is not a hyperparameter of this state: expected one of \['learning_rate'\]"):
+        train.fit_population(net, "log_likelihood", _injected_sgd(0.1), (x, y), 1, 16, keys,
+                             hyperparams={"rate": rates}, progress=False)
+
+
+def test_a_population_sweeps_a_real_optax_injected_optimizer():
+    optax = pytest.importorskip("optax")
+    x, y = _blobs(dtype=jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 2)
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    states, _ = train.fit_population(_net(), "log_likelihood", opt, (x, y), 1, 16, keys,
+                                     hyperparams={"learning_rate": np.array([0.01, 0.3])}, progress=False)
+    np.testing.assert_allclose(states.opt_state.hyperparams["learning_rate"], [0.01, 0.3], rtol=1e-6)

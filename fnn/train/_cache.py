@@ -98,7 +98,7 @@ def _function(fn: types.FunctionType, seen: frozenset) -> Hashable:
 
 def _filled(cell: Any) -> bool:
     try:
-        cell.cell_contents
+        _ = cell.cell_contents
     except ValueError:
         return False
     return True
