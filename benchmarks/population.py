@@ -6,37 +6,42 @@ Run from the repository root::
     python benchmarks/population.py --quick   # seconds: a smoke test
     PYTHONPATH=. /path/to/venv-with-torch/bin/python benchmarks/population.py   # with PyTorch
 
-Workloads (random data of MNIST's shape), for P in {1, 8, 32, 128} members:
-
-1. ``784-30-10`` sigmoid, quadratic cost, SGD ``eta = 3``, batch 10 (Nielsen's recipe);
-2. ``784-100-10`` ReLU / softmax, log-likelihood, Adam ``1e-3``, batch 64.
+Workloads (random data of MNIST's shape): ``784-30-10`` sigmoid, quadratic
+cost, SGD ``eta = 3`` (Nielsen's recipe) with mini-batches of ``m = 10`` and
+``m = 100``; with ``--adam`` also ``784-100-10`` ReLU / softmax, Adam, ``m = 64``.
+P in {1, 8, 32, 128, 512} members.
 
 Contestants; each number is the *aggregate* examples per second of all P
 members together (P x examples per epoch / seconds), best of interleaved
 rounds of one epoch each:
 
-* ``fit_population``: the compiled, vmapped epoch that
-  :func:`fnn.train.fit_population` runs (its fast path: an epoch in which a
-  member diverges is run again, guarded), with its per-epoch transfer of the
-  metrics to the host;
+* ``fit_population``: the compiled population epoch that
+  :func:`fnn.train.fit_population` runs with its defaults (members in groups
+  of ``default_chunk``, each member its own data order), with its per-epoch
+  transfer of the metrics to the host;
+* ``one vmap group``: the same with ``chunk=P`` (all members in one vmap: their
+  parameters and optimizer states leave the cache past P of about 32);
+* ``shared order``: ``data_order="shared"`` (every member the same mini-batch;
+  the first layer one wide product per group), default groups;
+* ``plain JAX wide``: the shared order written by hand for this network
+  (forward and backward of both layers inline, the first layer's product and
+  weight gradient as single products over a group of 32, ``lax.map`` over
+  the groups) — the reference for ``shared order``;
+* ``plain JAX vmap``: a vmapped scanned epoch written inline here
+  (``jax.value_and_grad``, the optimizer by hand, each member's mini-batches
+  gathered inside the scan, one group) — what a JAX user would write without fnn;
 * ``P x fit``: the same P runs as sequential :func:`fnn.train.fit` epochs
   (one compiled ``lax.scan`` each). The members cost the same, so their
   aggregate rate is one run's rate; it is measured on one run;
-* ``plain JAX vmap``: a vmapped scanned epoch written inline here
-  (``jax.value_and_grad``, the optimizer by hand, each member's mini-batches
-  gathered inside the scan) — what a JAX user would write without fnn;
-* ``P x PyTorch``: the idiomatic eager loop (``torch.nn.Sequential`` +
-  ``torch.optim``) run P times, measured on one run like ``P x fit``;
-* ``torch.func.vmap``: the P members in one eager loop, each step a
-  ``torch.func.vmap`` of ``torch.func.grad`` over ``functional_call`` and the
-  update by hand on the stacked parameters.
+* ``P x PyTorch``, ``torch.func.vmap``: the eager loop run P times, and the P
+  members in one eager loop with ``torch.func.vmap`` (only when ``torch`` is
+  importable; not a dependency).
 
-PyTorch rows appear only when ``torch`` is importable (not a dependency).
 Also printed: the device kind, the float32 matmul peak measured in the same
 run (:class:`benchmarks.train.MatmulPeak`) and each contestant's fraction of
-it (FLOPs counted for the matrix products only), and the memory per member of
-the compiled population epoch (``compiled.memory_analysis()``: arguments,
-outputs and temporaries, over P).
+it (FLOPs counted for the matrix products only), the ratios of
+``fit_population`` and ``shared order`` to ``P x fit`` and of ``shared order``
+to ``plain JAX wide``, and the load average.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ import numpy as np  # noqa: E402
 
 from fnn import nn, optim  # noqa: E402
 from fnn import train as fnn_train  # noqa: E402
+from fnn.train import _population, _setup  # noqa: E402  (the programs fit_population runs)
 
 _spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "benchmarks", "train.py"))
 bench = importlib.util.module_from_spec(_spec)
@@ -64,14 +70,18 @@ _spec.loader.exec_module(bench)
 Workload, MatmulPeak, make_data, init_params = bench.Workload, bench.MatmulPeak, bench.make_data, bench.init_params
 
 
-def workloads(quick: bool) -> list[Workload]:
-    n1, n2 = (400, 512) if quick else (2000, 4096)
-    return [
+def workloads(quick: bool, adam: bool) -> list[Workload]:
+    n1, n2, n3 = (200, 400, 256) if quick else (1000, 2000, 2048)
+    out = [
         Workload("784-30-10 sigmoid/quadratic SGD m=10", (784, 30, 10), "sigmoid", "sigmoid", "quadratic",
                  "sgd", 3.0, 10, n1),
-        Workload("784-100-10 relu/softmax Adam m=64", (784, 100, 10), "relu", "softmax", "log_likelihood",
-                 "adam", 1e-3, 64, n2),
+        Workload("784-30-10 sigmoid/quadratic SGD m=100", (784, 30, 10), "sigmoid", "sigmoid", "quadratic",
+                 "sgd", 3.0, 100, n2),
     ]
+    if adam:
+        out.append(Workload("784-100-10 relu/softmax Adam m=64", (784, 100, 10), "relu", "softmax",
+                            "log_likelihood", "adam", 1e-3, 64, n3))
+    return out
 
 
 def _net_opt(w: Workload):
@@ -83,27 +93,20 @@ def _net_opt(w: Workload):
 # contestants: each returns run() -> examples processed by all members (blocking)
 
 
-def fnn_population(w: Workload, x, y, p: int) -> tuple[Callable[[], int], int]:
-    """The epoch fit_population compiles (the public epoch vmapped over members, and whether each
-    member's parameters stayed finite); also the memory per member in bytes."""
+def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
+                   data_order: str = "member") -> Callable[[], int]:
+    """The population epoch fit_population compiles and runs (unguarded: its fast path), and its
+    per-epoch transfer of the metrics and of whether each member stayed finite."""
     net, opt = _net_opt(w)
-    states = fnn_train.init_population(net, opt, jax.random.split(jax.random.key(0), p))
+    keys = jax.random.split(jax.random.key(0), p)
+    states = fnn_train.init_population(net, opt, keys)
+    if data_order == "shared":
+        states = states._replace(key=jnp.stack([states.key[0]] * p))
+    chunk = _population.default_chunk(states, p, data_order) if chunk is None else chunk
+    s = _setup.make_setup(net, w.cost, opt, batch_size=w.batch)
     frozen = jnp.full((p,), -1, jnp.int32)
     xd, yd = jax.device_put(x), jax.device_put(y)
-    one = fnn_train.make_epoch(net, w.cost, opt, w.batch)
-
-    def member_epoch(state, diverged, xs, ys):
-        state, metrics = one(state, xs, ys)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)]))
-        return state, diverged, metrics, finite
-
-    epoch = jax.jit(jax.vmap(member_epoch, in_axes=(0, 0, None, None)))
-    compiled = epoch.lower(states, frozen, xd, yd).compile()
-    mem = compiled.memory_analysis()
-    per_member = 0
-    if mem is not None:
-        total = mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes - mem.alias_size_in_bytes
-        per_member = (total - x.nbytes - y.nbytes) // p  # the data set is shared, not per member
+    compiled = _population.population_epoch(s, False, chunk, p, data_order).lower(states, frozen, xd, yd).compile()
     box = [states, frozen]
     nb = w.n // w.batch
 
@@ -112,7 +115,54 @@ def fnn_population(w: Workload, x, y, p: int) -> tuple[Callable[[], int], int]:
         np.asarray(metrics.cost), np.asarray(finite)  # fit_population's per-epoch transfer
         return p * nb * w.batch
 
-    return run, per_member
+    return run
+
+
+def plain_jax_wide(w: Workload, x, y, p: int, chunk: int = 32) -> Callable[[], int] | None:
+    """The shared data order by hand for a one-hidden-layer sigmoid network with the quadratic cost and
+    SGD: groups of ``chunk`` members, the first layer's product and weight gradient one product each."""
+    if len(w.sizes) != 3 or w.opt != "sgd" or w.cost != "quadratic" or w.hidden != "sigmoid":
+        return None
+    m, nb = w.batch, w.n // w.batch
+    c = min(chunk, p)
+    while p % c:
+        c -= 1
+    (W1, b1), (W2, b2) = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init_params(w)]
+    stack = lambda a: jnp.stack([a] * p).reshape((p // c, c) + a.shape)  # noqa: E731
+    params = tuple(stack(a) for a in (W1, b1, W2, b2))
+    n0, n1, k = w.sizes
+
+    def group_epoch(q, idx, x, y):
+        def step(q, i):
+            W1, b1, W2, b2 = q
+            xb, t = jnp.take(x, i, axis=0), jax.nn.one_hot(jnp.take(y, i, axis=0), k, dtype=x.dtype)
+            a1 = (xb @ W1.reshape(c * n1, n0).T).reshape(m, c, n1) + b1
+            z1 = jax.nn.sigmoid(a1)
+            z2 = jax.nn.sigmoid(jnp.einsum("mcj,ckj->mck", z1, W2) + b2)
+            d2 = (z2 - t[:, None, :]) * z2 * (1 - z2) / m
+            d1 = jnp.einsum("mck,ckj->mcj", d2, W2) * z1 * (1 - z1)
+            g = ((d1.reshape(m, c * n1).T @ xb).reshape(c, n1, n0), d1.sum(0),
+                 jnp.einsum("mck,mcj->ckj", d2, z1), d2.sum(0))
+            cost = 0.5 * jnp.sum((z2 - t[:, None, :]) ** 2, axis=(0, 2)) / m
+            return tuple(a - w.rate * b for a, b in zip(q, g)), cost
+
+        return jax.lax.scan(step, q, idx)
+
+    def epoch(params, key, x, y):
+        idx = jax.random.permutation(key, x.shape[0])[: nb * m].reshape(nb, m)
+        return jax.lax.map(lambda q: group_epoch(q, idx, x, y), params)
+
+    epoch = jax.jit(epoch, donate_argnums=(0,))
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    box = [params, jax.random.key(0)]
+
+    def run() -> int:
+        box[1], sub = jax.random.split(box[1])
+        box[0], costs_ = epoch(box[0], sub, xd, yd)
+        np.asarray(costs_)
+        return p * nb * m
+
+    return run
 
 
 def fnn_sequential(w: Workload, x, y) -> Callable[[], int]:
@@ -234,16 +284,50 @@ def best_rates(contestants: dict[str, Callable[[], int]], budget_s: float, min_r
     return best
 
 
+def contestants_for(w: Workload, x, y, p: int, torch_ok: bool) -> dict[str, Callable[[], int]]:
+    out = {
+        "fit_population": fnn_population(w, x, y, p),
+        "one vmap group": fnn_population(w, x, y, p, chunk=p),
+        "shared order": fnn_population(w, x, y, p, data_order="shared"),
+        "plain JAX vmap": plain_jax_vmap(w, x, y, p),
+    }
+    wide = plain_jax_wide(w, x, y, p)
+    if wide is not None:
+        out["plain JAX wide"] = wide
+    tv = torch_vmap(w, x, y, p) if torch_ok else None
+    if tv is not None:
+        out["torch.func.vmap"] = tv
+    return out
+
+
+def print_table(rows: list, peak: float) -> None:
+    head = f"{'workload':40} {'P':>4} {'contestant':16} {'examples/s':>12} {'% peak':>7}"
+    print(head)
+    print("-" * len(head))
+    for w, p, best in rows:
+        for k, v in best.items():
+            pct = 100 * v * w.flops_per_example / 1e9 / peak
+            print(f"{w.name:40} {p:4d} {k:16} {v:12,.0f} {pct:6.1f}%")
+        print()
+    print("ratios: fit_population / P x fit, shared order / P x fit, shared order / plain JAX wide, "
+          "fit_population / one vmap group")
+    for w, p, best in rows:
+        r = lambda a, b: best[a] / best[b] if a in best and b in best else float("nan")  # noqa: E731
+        print(f"{w.name:40} {p:4d} {r('fit_population', 'P x fit'):6.2f}x {r('shared order', 'P x fit'):6.2f}x "
+              f"{r('shared order', 'plain JAX wide'):6.2f}x {r('fit_population', 'one vmap group'):6.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes and P in {1, 8}: a smoke test")
-    ap.add_argument("--budget", type=float, default=None, help="seconds of timing per contestant and row (default 3)")
-    ap.add_argument("--repeats", type=int, default=None, help="minimum rounds per contestant")
-    ap.add_argument("--populations", default=None, help="comma-separated P values (default 1,8,32,128)")
+    ap.add_argument("--quick", action="store_true", help="tiny epochs and P in {1, 8, 32}: a smoke test")
+    ap.add_argument("--adam", action="store_true", help="also the 784-100-10 Adam workload")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of timing per contestant and row (default 2)")
+    ap.add_argument("--repeats", type=int, default=None, help="minimum rounds per contestant (default 3)")
+    ap.add_argument("--populations", default=None, help="comma-separated P values (default 1,8,32,128,512)")
     args = ap.parse_args(argv)
-    budget = args.budget or (0.2 if args.quick else 3.0)
+    budget = args.budget or (0.2 if args.quick else 2.0)
     min_rounds = args.repeats or (1 if args.quick else 3)
-    sizes = [int(s) for s in (args.populations or ("1,8" if args.quick else "1,8,32,128")).split(",")]
+    sizes = [int(s) for s in (args.populations or ("1,8,32" if args.quick else "1,8,32,128,512")).split(",")]
     dev = jax.devices()[0]
     print(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}), {os.cpu_count()} CPUs; "
           f"best of >= {min_rounds} interleaved rounds ({budget:g} s per contestant)")
@@ -259,33 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     peak = MatmulPeak(512 if args.quick else 2048)
     peak.sample(3 if args.quick else 10)
     rows = []
-    for w in workloads(args.quick):
+    for w in workloads(args.quick, args.adam):
         x, y = make_data(w)
-        single = {"P x fit": fnn_sequential(w, x, y)}
+        single = {"P x fit": fnn_sequential(w, x, y)}  # one run; interleaved in every row (the load drifts)
         if torch is not None:
             single["P x PyTorch"] = bench.torch_epoch(w, x, y, torch_threads)
-        one = best_rates(single, budget, min_rounds)
         for p in sizes:
-            run, mem = fnn_population(w, x, y, p)
-            contestants = {"fit_population": run, "plain JAX vmap": plain_jax_vmap(w, x, y, p)}
-            tv = torch_vmap(w, x, y, p) if torch is not None else None
-            if tv is not None:
-                contestants["torch.func.vmap"] = tv
-            best = best_rates(contestants, budget, min_rounds)
-            best.update(one)
-            rows.append((w, p, mem, best))
+            best = best_rates({**contestants_for(w, x, y, p, torch is not None), **single}, budget, min_rounds)
+            rows.append((w, p, best))
             peak.sample(1)
-    print(f"float32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n}, best sample): {peak.best:.1f} GFLOP/s")
+            print(f"  {w.name} P={p}: " + ", ".join(f"{k} {v:,.0f}" for k, v in best.items()), flush=True)
+    print(f"\nfloat32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n}, best sample): {peak.best:.1f} GFLOP/s")
     print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f}\n")
-    head = f"{'workload':38} {'P':>4} {'contestant':16} {'examples/s':>12} {'% peak':>7} {'fit_population / this':>22}"
-    print(head + "   memory per member")
-    print("-" * (len(head) + 20))
-    for w, p, mem, best in rows:
-        for k, v in best.items():
-            pct = 100 * v * w.flops_per_example / 1e9 / peak.best
-            extra = f"   {mem / 2**20:.2f} MiB" if k == "fit_population" else ""
-            print(f"{w.name:38} {p:4d} {k:16} {v:12,.0f} {pct:6.1f}% {best['fit_population'] / v:21.2f}x{extra}")
-        print()
+    print_table(rows, peak.best)
     return 0
 
 

@@ -138,9 +138,11 @@ def _loss_and_state(net, cost, params, x, y, state, train):
 
 
 def _backprop(
-    net: MLP, cost: _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike, state: Any, train: bool
+    net: MLP, cost: _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike, state: Any, train: bool,
+    input_delta: bool = False,
 ) -> tuple[Array, Params, Any]:
-    """BP1-BP4 with the normalization step; returns ``(C, grads, new_state)``."""
+    """BP1-BP4 with the normalization step; returns ``(C, grads, new_state)``, and with
+    ``input_delta`` also ``delta^1 = dC/da^1`` of the first layer ``(n, n_1)``."""
     # Private: trusts net, cost, params, x, state (checked by _checked); y is checked by cost.prepare.
     trace = net._forward(params, x, state, train)
     a_out, t, output = cost.prepare(trace.a[-1], y, net.output)
@@ -173,7 +175,8 @@ def _backprop(
             delta = net.hidden.vjp(pre, delta @ params[l]["W"])
     # With net.axis_name the gradients above are this device's contributions (batch norm's
     # backward already pooled its means over the axis); average them for the global batch.
-    return _global_mean(net, value), _global_mean(net, tuple(reversed(grads))), trace.state
+    out = _global_mean(net, value), _global_mean(net, tuple(reversed(grads))), trace.state
+    return out + (delta,) if input_delta else out
 
 
 def value_and_grad(

@@ -200,6 +200,8 @@ def _add_training_arguments(p: argparse.ArgumentParser, sweep: bool) -> None:
     _add(p, "--seed", DEFAULTS["seed"], f"seed of the initialization and shuffles, in [0, {MAX_SEED}]"
          + ("; member seeds SEED, SEED+1, ..." if sweep else ""), type=_int_type)
     if sweep:
+        _add(p, "--data-order", "member", "member (each member its own shuffles) or shared (every member the same "
+             "mini-batches: common random numbers; faster)")
         _add(p, "--seeds", None, f"seeds per grid point: SEED, SEED+1, ... (in [1, 10000]; >= 2 for intervals; "
              f"default {SWEEP_DEFAULT_SEEDS})", type=_int_type)
 

@@ -69,6 +69,8 @@ OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": None, "grad": "ba
             "precision": "float32", "schedule_steps": None}
 #: A sweep's config: ``grid`` (``{hyperparameter: values}``) and ``seeds`` (how many per point) in place of ``rate``.
 SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("grid", "seeds")
+#: A sweep's optional keys beside :data:`OPTIONAL`: ``data_order`` of ``fnn.train.fit_population``.
+SWEEP_OPTIONAL = {"data_order": "member"}
 
 _RECIPE = REQUIRED + tuple(OPTIONAL)
 
@@ -113,7 +115,7 @@ def sweep_config_from_dict(flags: Mapping[str, Any]) -> dict[str, Any]:
     ``seeds`` (in ``[1, 10000]``; member seeds ``seed .. seed + seeds - 1``) in
     place of ``rate``.
     """
-    keys = tuple(k for k in _RECIPE if k != "rate") + ("grid", "seeds")
+    keys = tuple(k for k in _RECIPE if k != "rate") + ("grid", "seeds") + tuple(SWEEP_OPTIONAL)
     flags = dict(flags)
     if flags.get("grid") is None and flags.get("rates") is not None:
         flags["grid"] = {"rate": flags["rates"]}
@@ -208,9 +210,12 @@ def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False
     Each grid axis names a hyperparameter (``rate``, or a name of
     ``fnn.optim.hyperparams`` of the optimizer's state, ``momentum`` for
     ``mu``) and lists distinct finite numbers (a rate > 0, others >= 0)."""
+    from fnn import train
+
     _require(cfg, SWEEP_REQUIRED)
-    cfg = {**OPTIONAL, **cfg}
+    cfg = {**OPTIONAL, **SWEEP_OPTIONAL, **cfg}
     _int(cfg, "seeds", 1, MAX_SEEDS)
+    _choice(cfg, "data_order", train.DATA_ORDERS)
     _check_recipe(cfg, devices_may_be_zero)
     grid = cfg["grid"]
     if not isinstance(grid, dict) or not grid:

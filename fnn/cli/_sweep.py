@@ -122,6 +122,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, sess: Session | None, states: A
         build_network(cfg), cfg["cost"], build_optimizer(cfg, rate=1.0), ds.train, cfg["epochs"] - done,
         cfg["batch_size"], states=states, diverged=diverged, validation=ds.validation, grad=cfg["grad"],
         progress=log.bar, devices=devices if len(devices) > 1 else None, precision=cfg["precision"], callback=saved,
+        data_order=cfg["data_order"],
     )
     return states, np.asarray(history["diverged"]), history["compile_s"], time.perf_counter() - t0
 

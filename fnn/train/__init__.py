@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from fnn.train._evaluate import evaluate, evaluate_members
 from fnn.train._fit import fit
-from fnn.train._population import fit_population
+from fnn.train._population import DATA_ORDERS, fit_population
 from fnn.train._setup import GRAD_METHODS, PRECISIONS
 from fnn.train._state import (
     Metrics, TrainState, init_population, init_state, member, population_size, stack_members,
@@ -67,4 +67,5 @@ __all__ = [
     "population_size",
     "GRAD_METHODS",
     "PRECISIONS",
+    "DATA_ORDERS",
 ]

@@ -24,7 +24,7 @@ from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn import parallel as _parallel
 from fnn.nn import MLP
-from fnn.train import _evaluate, _loop, _setup, _state, _step
+from fnn.train import _cache, _evaluate, _loop, _setup, _state, _step
 from fnn.train._state import TrainState
 
 Array = jax.Array
@@ -47,6 +47,7 @@ def fit(
     dtype: DTypeLike = jnp.float32,
     process_local: bool = False,
     precision: str = "float32",
+    data_key: Array | None = None,
 ) -> tuple[TrainState, dict[str, list]]:
     """Train ``net`` by mini-batch gradient descent for ``epochs`` epochs (see :mod:`fnn.train`).
 
@@ -60,12 +61,17 @@ def fit(
       grad: one of ``GRAD_METHODS`` (BP1-BP4 by hand, or ``jax.grad``).
       progress: show a progress bar (a line per epoch without tqdm).
       devices: data parallel over these devices (a list or a 1-D ``Mesh``).
-      callback: ``callback(epoch, state, record)`` after each epoch; ``True`` stops.
+      callback: ``callback(epoch, state, record)`` after each epoch; ``True`` stops. ``state`` is a
+        copy the callback may keep (the loop's own state is donated to the next epoch).
       state: resume this state (its buffers are left intact; ``optimizer``'s
         hyperparameters are applied, with a warning when they differ).
       dtype: parameter dtype of a fresh state.
       process_local: ``train`` holds only this process's rows (several processes; needs ``devices``).
       precision: one of ``PRECISIONS``.
+      data_key: with ``key``: the key of the shuffles (``fold_in(data_key, step)``), in place of
+        the second half of ``split(key)``; ``key``'s first half still initializes the parameters.
+        ``fit(key=keys[i], data_key=k)`` is member ``i`` of
+        ``fit_population(keys=keys, data_order="shared", data_key=k)``.
 
     Returns:
       ``(state, history)``: ``history`` maps ``"epoch"``, ``"step"``,
@@ -87,7 +93,11 @@ def fit(
         if key is None:
             raise ValueError("key must be a jax.random key when no state is given, got None")
         state = _state.fresh_state(s.net, s.optimizer, _setup.check_keys(key), dtype)
+        if data_key is not None:
+            state = state._replace(key=_setup.check_keys(data_key, name="data_key"))
     else:
+        if data_key is not None:
+            raise ValueError("data_key must be None when state is given (the state carries its own key), got a key")
         if key is not None:
             raise ValueError("key must be None when state is given (the state carries its own key), got a key")
         state = _state.check_state(state)
@@ -96,15 +106,16 @@ def fit(
     x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
                                  jax.tree_util.tree_leaves(state.params)[0].dtype, process_local)
     state = _loop.own_copy(state, s.mesh.replicated if s.mesh is not None else None)
-    compiled, compile_s = _loop.compile_epoch(_step.jit_epoch(s, donate=True), state, x, y)
+    compiled, compile_s = _cache.compiled(("fit", _cache.setup_key(s)), lambda: _step.jit_epoch(s, donate=True),
+                                          state, x, y)
     history = _loop.empty_history(compile_s)
-    one_epoch = _epoch_runner(s, compiled, x, y, val, int(state.step))
+    one_epoch = _epoch_runner(s, compiled, x, y, val, int(state.step), _loop.has_single_rate(state.opt_state))
     state = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, state)
     return state, history
 
 
 def _epoch_runner(s: _setup.Setup, compiled: Callable, x: Array, y: Array, val: tuple[Array, Array] | None,
-                  start_step: int) -> Callable:
+                  start_step: int, one_rate: bool) -> Callable:
     """``one_epoch(e, state) -> (record, line, state)``: the compiled epoch, its checks and its record."""
     nb = x.shape[0] // s.batch_size
     val_data = _evaluate.chunks(*val, 1000) if val is not None else None
@@ -114,6 +125,8 @@ def _epoch_runner(s: _setup.Setup, compiled: Callable, x: Array, y: Array, val: 
         new, metrics = compiled(state, x, y)
         costs_np = np.asarray(metrics.cost)  # one transfer per epoch
         dt = time.perf_counter() - t0
+        if one_rate:  # a schedule's NaN rate makes the costs NaN: name the rate first
+            _loop.raise_if_bad_rate(np.asarray(metrics.rate), start_step, e, nb)
         _loop.raise_if_diverged(costs_np, new, start_step, e, nb)
         _loop.raise_if_negative_rate(np.asarray(metrics.rate), start_step, e, nb)
         record = {

@@ -153,7 +153,10 @@ def run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Calla
                state: Any, view: Callable[[Any], Any] = lambda state: state) -> Any:
     """The outer loop: ``one_epoch(e, state) -> (record, line, state)`` for ``e = 1..epochs``;
     the record is appended to ``history``, the line shown on the progress bar, and
-    ``callback(e, view(state), record) is True`` stops early. Returns the last state."""
+    ``callback(e, view(state), record) is True`` stops early. Returns the last state.
+
+    The callback gets a copy of the state (the next epoch donates the loop's own
+    buffers): it may keep what it is given."""
     bar = progress_bar(epochs, progress)
     try:
         for e in range(1, epochs + 1):
@@ -165,12 +168,17 @@ def run_epochs(epochs: int, progress: bool, one_epoch: Callable, callback: Calla
                 bar.update(1)
             elif progress:
                 print(f"epoch {e}/{epochs}: {line}", file=sys.stderr, flush=True)
-            if callback is not None and callback(e, view(state), record) is True:
+            if callback is not None and callback(e, keepable(view(state)), record) is True:
                 break
     finally:
         if bar is not None:
             bar.close()
     return state
+
+
+def keepable(state: Any) -> Any:
+    """A copy of ``state`` on the same devices, not donated by the next epoch."""
+    return jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True) if isinstance(a, jax.Array) else a, state)
 
 
 def progress_bar(epochs: int, enabled: bool):
@@ -188,36 +196,67 @@ def first_bad(costs: np.ndarray) -> int | None:
     return int(bad[0]) if bad.size else None
 
 
-def resume_opt_state(optimizer: Any, state: TrainState) -> TrainState:
+def resume_opt_state(optimizer: Any, state: TrainState, population: bool = False,
+                     keep: tuple[str, ...] = ()) -> TrainState:
     """``state`` with ``optimizer``'s hyperparameters: the structure must match; values that
     differ (a new constant rate, mu, ...) are applied, with a warning naming old and new.
 
     So a resumed run uses the optimizer it is given, its constant hyperparameters
     as well as its schedule (which is part of the transform, not of the state).
+    The one rule holds for a population (``population=True``, leaves with a leading
+    member axis) for every hyperparameter its members share; one the members hold at
+    different values (a sweep) keeps them, as do the names in ``keep`` (set by the caller).
     """
-    fresh = optimizer.init(state.params)
-    if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(state.opt_state):
+    one = jax.tree_util.tree_map(lambda a: a[0], state) if population else state
+    fresh = optimizer.init(one.params)
+    if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(one.opt_state):
         raise ValueError(
             "optimizer must be of the kind state.opt_state was made by: expected a state of structure "
-            f"{jax.tree_util.tree_structure(state.opt_state)}, the given optimizer makes "
+            f"{jax.tree_util.tree_structure(one.opt_state)}, the given optimizer makes "
             f"{jax.tree_util.tree_structure(fresh)}"
         )
     changed = {}
     for new, old in zip(_optim.hyperparams(fresh), _optim.hyperparams(state.opt_state)):
         for name in new:
             a, b = np.asarray(new[name]), np.asarray(old[name])
+            if name in keep or (population and not (b == b[:1]).all()):
+                continue  # set by the caller, or swept over the members
+            b = b[0] if population else b
             if not np.array_equal(a, b, equal_nan=True):
                 changed[name] = (b.tolist(), a.tolist())
     if not changed:
         return state
+    who = "fit_population(states=...)" if population else "fit(state=...)"
     warnings.warn(
-        "fit(state=...) applies the given optimizer's hyperparameters: "
+        f"{who} applies the given optimizer's hyperparameters: "
         + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
         + " (the state held the old values)",
         stacklevel=3,
     )
-    opt_state = _optim.set_hyperparams(state.opt_state, **{k: new for k, (_, new) in changed.items()})
-    return state._replace(opt_state=opt_state)
+    values = {k: new for k, (_, new) in changed.items()}
+    set_all = lambda s: _optim.set_hyperparams(s, **values)  # noqa: E731
+    return state._replace(opt_state=jax.vmap(set_all)(state.opt_state) if population else set_all(state.opt_state))
+
+
+def has_single_rate(opt_state: Any) -> bool:
+    """Whether the optimizer has one learning rate to read (``optim.current_rate``)."""
+    try:
+        _optim.current_rate(opt_state)
+    except ValueError:
+        return False
+    return True
+
+
+def raise_if_bad_rate(rates: np.ndarray, start_step: int, e: int, nb: int) -> None:
+    """``ValueError`` naming the first step of the epoch whose learning rate (of an optimizer with
+    one rate: a user's schedule) was not finite."""
+    bad = np.flatnonzero(~np.isfinite(rates))
+    if bad.size:
+        step_no = start_step + (e - 1) * nb + int(bad[0]) + 1
+        raise ValueError(
+            f"the schedule gave a non-finite learning rate {float(rates[bad[0]])} at step {step_no} (epoch {e} "
+            "of this run); check the schedule with fnn.schedules.check(schedule, n_steps)"
+        )
 
 
 def raise_if_negative_rate(rates: np.ndarray, start_step: int, e: int, nb: int) -> None:

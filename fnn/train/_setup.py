@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn import parallel as _parallel
+from fnn import _validate
 from fnn._validate import check_int
 from fnn.nn import MLP
 
@@ -60,6 +60,7 @@ def make_setup(net: Any, cost: Any, optimizer: Any, grad: Any = "backprop", prec
     optimizer = check_optimizer(optimizer)
     grad = check_choice(grad, "grad", GRAD_METHODS)
     precision = check_choice(precision, "precision", PRECISIONS)
+    check_trainable(net, cost)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", 1)
     return Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
@@ -87,6 +88,22 @@ def check_optimizer(optimizer: Any) -> Any:
     )
 
 
+def check_trainable(net: MLP, cost: _costs.Cost) -> None:
+    """Refuse an output activation whose derivative is zero everywhere (``step``, ``sign``) with a
+    cost that does not cancel it (the quadratic cost: BP1's ``delta^L = (a - y) sigma'(z^L)`` is
+    then 0 and nothing trains)."""
+    if net.output.name in cost.matched:
+        return
+    z = jnp.linspace(-4.0, 4.0, 81).reshape(27, 3)  # rows of 3 units: softmax's derivative is not elementwise
+    g = jnp.cos(jnp.arange(81.0)).reshape(27, 3)
+    if not bool(jnp.any(net.output.vjp(z, g) != 0)):
+        raise ValueError(
+            f"cost {cost.name!r} with output activation {net.output.name!r}, whose derivative is 0 everywhere, "
+            "gives zero gradients: nothing would train; use an output activation with a nonzero derivative "
+            "(sigmoid, linear, ...)"
+        )
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``."""
     if value not in choices:
@@ -100,7 +117,7 @@ def check_bool(value: Any, name: str) -> bool:
     return value
 
 
-def check_keys(keys: Any, population: bool = False) -> Array:
+def check_keys(keys: Any, population: bool = False, name: str = "key") -> Array:
     """The one key rule: a typed ``jax.random`` key array, or raw ``uint32`` key data
     (trailing axis 2, wrapped); a scalar ``key``, or a ``(P,)`` array of ``keys`` (P >= 1)."""
     ndim = 1 if population else 0
@@ -115,7 +132,7 @@ def check_keys(keys: Any, population: bool = False) -> Array:
             f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
         )
     raise TypeError(
-        f"key must be a jax.random key (jax.random.key(seed)), got "
+        f"{name} must be a jax.random key (jax.random.key(seed)), got "
         f"{getattr(keys, 'dtype', type(keys).__name__)} of shape {getattr(keys, 'shape', ())}"
     )
 
@@ -129,60 +146,9 @@ def check_pair(pair: Any, name: str, optional: bool = False) -> tuple[Any, Any]:
 
 
 def check_data(net: MLP, x: Any, y: Any, name: str = "train") -> tuple[Array, Array]:
-    """``(x, y)`` checked against the network (host-side, once): ``x`` ``(n, n_0)`` finite
-    numbers, ``y`` labels in ``[0, n_L)`` ``(n,)`` or targets ``(n, n_L)``."""
-    x = x if isinstance(x, jax.Array) else np.asarray(x)
-    y = y if isinstance(y, jax.Array) else np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != net.sizes[0]:
-        raise ValueError(
-            f"{name} x must have shape (n, {net.sizes[0]}) (net.sizes[0] = {net.sizes[0]} inputs), got shape {x.shape}"
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{name} x must hold numbers, got dtype {x.dtype}")
-    if y.ndim < 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"{name} x and y must hold the same number of examples, got {x.shape[0]} (x: {x.shape}) "
-            f"and {y.shape[0] if y.ndim else 'none'} (y: {y.shape})"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} data must hold at least one example, got x of shape {x.shape}")
-    _check_finite(x, f"{name} x")
-    if jnp.issubdtype(y.dtype, jnp.floating):
-        _check_finite(y, f"{name} y")
-    _check_labels(net, x, y, name)
-    return x, y
-
-
-def _check_labels(net: MLP, x: Any, y: Any, name: str) -> None:
-    n_out = net.sizes[-1]
-    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == 1:
-        lo, hi = int(jnp.min(y)), int(jnp.max(y))
-        if lo < 0 or hi >= n_out:
-            hint = " (for a single output unit pass 0/1 targets of shape (n, 1))" if n_out == 1 else ""
-            raise ValueError(
-                f"{name} y must hold class labels in [0, {n_out - 1}] for an output layer of "
-                f"net.sizes[-1] = {n_out} units, got labels in [{lo}, {hi}]{hint}"
-            )
-    elif not (y.ndim == 2 and y.shape[1] == n_out):
-        raise ValueError(
-            f"{name} y must be integer labels of shape ({x.shape[0]},) or targets of shape "
-            f"({x.shape[0]}, {n_out}) (net.sizes[-1] = {n_out}), got shape {y.shape} and dtype {y.dtype}"
-        )
-
-
-def _check_finite(a: Any, name: str) -> None:
-    """Raise ``ValueError`` naming the first row of ``a`` that holds a NaN or an inf (host-side)."""
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        return
-    finite = np.asarray(jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1))
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        bad = np.asarray(a[row]).ravel()
-        value = bad[~np.isfinite(bad)][0]
-        raise ValueError(
-            f"{name} must hold finite numbers, got {value} in row {row} "
-            f"({int((~finite).sum())} of {a.shape[0]} rows hold NaN or inf)"
-        )
+    """``(x, y)`` checked against the network (host-side, once; :func:`fnn._validate.check_data`):
+    ``x`` ``(n, n_0)`` finite numbers, ``y`` labels in ``[0, n_L)`` ``(n,)`` or targets ``(n, n_L)``."""
+    return _validate.check_data(x, y, net.sizes[0], net.sizes[-1], name)
 
 
 class Run(NamedTuple):
@@ -210,5 +176,6 @@ def check_run(net: Any, cost: Any, optimizer: Any, train: Any, epochs: Any, batc
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     precision = check_choice(precision, "precision", PRECISIONS)
+    check_trainable(net, cost)
     setup = Setup(net, cost, optimizer, grad, precision, batch_size, _parallel.mesh(devices))
     return Run(setup, (x, y), validation, epochs)

@@ -173,7 +173,7 @@ def with_hyperparams(states: TrainState, hyperparams: Mapping[str, ArrayLike] | 
     values = check_hyperparams(hyperparams, p, take_member(states, 0).opt_state)
     if not values:
         return states
-    opt_state = jax.vmap(lambda s, v: _optim.set_hyperparams(s, **v))(states.opt_state, values)
+    opt_state = jax.vmap(lambda s, v: set_hyperparams(s, **v))(states.opt_state, values)
     return states._replace(opt_state=opt_state)
 
 
@@ -193,8 +193,22 @@ def check_hyperparams(hyperparams: Any, p: int, opt_state: Any) -> dict[str, np.
         if not np.issubdtype(v.dtype, np.number) or np.issubdtype(v.dtype, np.complexfloating):
             raise TypeError(f"hyperparams[{name!r}] must hold real numbers, got dtype {v.dtype}")
         for extreme in (v.min(), v.max()):  # ranges are intervals: checking both ends checks all
-            _optim.set_hyperparams(opt_state, **{name: extreme})
+            set_hyperparams(opt_state, **{name: extreme})
         if not np.all(np.isfinite(v)):
             raise ValueError(f"hyperparams[{name!r}] must be finite, got {v[~np.isfinite(v)][0]}")
         out[name] = v
     return out
+
+
+def set_hyperparams(opt_state: Any, **values: Any) -> Any:
+    """``optim.set_hyperparams``, and for a state that keeps its hyperparameters in a ``hyperparams``
+    dict (optax's ``inject_hyperparams``: a NamedTuple ``(count, hyperparams, inner_state)``) the
+    entries of that dict, each value cast to the dtype and shape of the one it replaces."""
+    held = getattr(opt_state, "hyperparams", None)
+    if isinstance(held, Mapping) and hasattr(opt_state, "_replace") and all(k in held for k in values):
+        new = {k: jnp.asarray(v, jnp.result_type(held[k])).reshape(jnp.shape(held[k])) for k, v in values.items()}
+        return opt_state._replace(hyperparams={**held, **new})
+    if isinstance(held, Mapping) and not all(k in held for k in values):
+        bad = next(k for k in values if k not in held)
+        raise ValueError(f"{bad} is not a hyperparameter of this state: expected one of {sorted(held)}")
+    return _optim.set_hyperparams(opt_state, **values)
