@@ -523,3 +523,20 @@ def test_shared_data_checker_gives_trainings_messages_with_the_set_named():
         check_data(x, np.ones((4, 3), np.float32), 3, 2)
     with pytest.raises(ValueError, match=r"data must hold at least one example"):
         check_data(x[:0], y[:0], 3, 2)
+
+
+def test_resuming_with_another_optimizer_names_both_kinds_alike_for_fit_and_a_population():
+    from fnn import nn, optim, train
+
+    net = nn.MLP((4, 8, 3), output="softmax")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    y = np.arange(64) % 3
+    sgd, adam = optim.sgd(0.1, momentum=0.9), optim.adam(1e-3)
+    want = r"the state holds TraceState \+ ScaleState, the given optimizer makes AdamState \+ ScaleState"
+    state, _ = train.fit(net, "log_likelihood", sgd, (x, y), 1, 16, key=jax.random.key(0), progress=False)
+    with pytest.raises(ValueError, match=want):
+        train.fit(net, "log_likelihood", adam, (x, y), 1, 16, state=state, progress=False)
+    keys = jnp.stack([jax.random.key(i) for i in range(2)])
+    states, _ = train.fit_population(net, "log_likelihood", sgd, (x, y), 1, 16, keys, progress=False)
+    with pytest.raises(ValueError, match=want):
+        train.fit_population(net, "log_likelihood", adam, (x, y), 1, 16, states=states, progress=False)

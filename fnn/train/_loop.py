@@ -196,6 +196,16 @@ def first_bad(costs: np.ndarray) -> int | None:
     return int(bad[0]) if bad.size else None
 
 
+def _describe_state(opt_state: Any) -> str:
+    """An optimizer state in words: its transforms' state types in chain order (e.g. ``TraceState + ScaleState``),
+    or, for a state of another kind, its tree structure."""
+    parts = opt_state if isinstance(opt_state, tuple) and not hasattr(opt_state, "_fields") else (opt_state,)
+    names = [type(p).__name__ for p in parts]
+    if all(hasattr(p, "_fields") for p in parts):
+        return " + ".join(names)
+    return str(jax.tree_util.tree_structure(opt_state))
+
+
 def resume_opt_state(optimizer: Any, state: TrainState, population: bool = False,
                      keep: tuple[str, ...] = ()) -> TrainState:
     """``state`` with ``optimizer``'s hyperparameters: the structure must match; values that
@@ -211,9 +221,9 @@ def resume_opt_state(optimizer: Any, state: TrainState, population: bool = False
     fresh = optimizer.init(one.params)
     if jax.tree_util.tree_structure(fresh) != jax.tree_util.tree_structure(one.opt_state):
         raise ValueError(
-            "optimizer must be of the kind state.opt_state was made by: expected a state of structure "
-            f"{jax.tree_util.tree_structure(one.opt_state)}, the given optimizer makes "
-            f"{jax.tree_util.tree_structure(fresh)}"
+            "optimizer must be of the kind state.opt_state was made by (resume with the optimizer the run was "
+            f"trained with): the state holds {_describe_state(one.opt_state)}, the given optimizer makes "
+            f"{_describe_state(fresh)}"
         )
     changed = {}
     for new, old in zip(_optim.hyperparams(fresh), _optim.hyperparams(state.opt_state)):
