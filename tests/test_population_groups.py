@@ -288,7 +288,8 @@ def test_an_output_with_zero_derivative_is_refused_for_the_quadratic_cost(output
 
 def test_sweep_config_takes_a_data_order():
     base = dict(dataset="synthetic", sizes=[20, 8, 3], hidden="relu", output="softmax", cost="log_likelihood",
-                optimizer="sgd", rates=[0.1], seeds=2, schedule="constant", batch_size=16, epochs=1, norm="none")
+                optimizer="sgd", grid={"rate": [0.1]}, seeds=2, schedule="constant", batch_size=16, epochs=1,
+                norm="none")
     assert _config.check_sweep_config(base)["data_order"] == "member"
     assert _config.check_sweep_config({**base, "data_order": "shared"})["data_order"] == "shared"
     with pytest.raises(_config.UsageError, match="data.order"):

@@ -86,9 +86,14 @@ def _population(cfg: dict, grid: Any) -> Any:
     """The fresh population: member ``j`` is ``fnn train``'s state for its seed, with its hyperparameters."""
     from fnn import train
 
+    return train.init_population(build_network(cfg), build_optimizer(cfg, rate=1.0), grid.keys(),
+                                 _hyperparams(cfg, grid))
+
+
+def _hyperparams(cfg: dict, grid: Any) -> dict:
+    """The members' grid values under the names the optimizer's state holds (the base optimizer has rate 1)."""
     names = state_names(cfg)
-    hyper = {names[k]: v for k, v in grid.hyperparams.items()}
-    return train.init_population(build_network(cfg), build_optimizer(cfg, rate=1.0), grid.keys(), hyper)
+    return {names[k]: v for k, v in grid.hyperparams.items()}
 
 
 def _diverged(before: np.ndarray, steps: Any, expected: int) -> np.ndarray:
@@ -122,7 +127,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, sess: Session | None, states: A
         build_network(cfg), cfg["cost"], build_optimizer(cfg, rate=1.0), ds.train, cfg["epochs"] - done,
         cfg["batch_size"], states=states, diverged=diverged, validation=ds.validation, grad=cfg["grad"],
         progress=log.bar, devices=devices if len(devices) > 1 else None, precision=cfg["precision"], callback=saved,
-        data_order=cfg["data_order"],
+        data_order=cfg["data_order"], hyperparams=_hyperparams(cfg, make_grid(cfg)),  # the grid's, not rate 1
     )
     return states, np.asarray(history["diverged"]), history["compile_s"], time.perf_counter() - t0
 
