@@ -78,19 +78,25 @@ def t_quantile(p: float, df: int) -> float:
     return 0.5 * (lo + hi)
 
 
+def _samples(samples: Any, level: float, name: str) -> np.ndarray:
+    """``samples`` as a flat float64 array of at least 2 finite values, with ``level`` in (0, 1)."""
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    if x.size < 2:
+        raise ValueError(f"{name}: samples needs at least 2 values, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name}: samples must be finite, got {x.tolist()}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"{name}: level must lie in (0, 1), got {level!r}")
+    return x
+
+
 def t_interval(samples: Any, level: float = 0.95) -> tuple[float, float, float]:
     """Student-t interval of the mean: ``(mean, lo, hi)``.
 
     ``mean +- t_{(1+level)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard
     deviation (``ddof=1``) of the ``n >= 2`` finite samples.
     """
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    if x.size < 2:
-        raise ValueError(f"t_interval: samples needs at least 2 values, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"t_interval: samples must be finite, got {x.tolist()}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"t_interval: level must lie in (0, 1), got {level!r}")
+    x = _samples(samples, level, "t_interval")
     n = x.size
     mean = float(x.mean())
     half = t_quantile(0.5 + level / 2.0, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
@@ -184,13 +190,7 @@ def bootstrap_interval(
     the draws. Needs at least 2 finite samples; identical samples give the
     zero-width interval (the data have no spread), never a substitute.
     """
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    if x.size < 2:
-        raise ValueError(f"bootstrap_interval: samples needs at least 2 values, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"bootstrap_interval: samples must be finite, got {x.tolist()}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"bootstrap_interval: level must lie in (0, 1), got {level!r}")
+    x = _samples(samples, level, "bootstrap_interval")
     if isinstance(resamples, bool) or int(resamples) != resamples or resamples < 100:
         raise ValueError(f"bootstrap_interval: resamples must be an integer >= 100, got {resamples!r}")
     rng = np.random.default_rng(seed)
