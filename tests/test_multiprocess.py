@@ -273,9 +273,13 @@ def _kill_one_mid_run(tmp_path, victim: int) -> tuple[int, float, str]:
 def _check_failure(rc: int, seconds: float, stderr: str, victim: int) -> None:
     # status 1 and, last, one line naming the dead process: not JAX's native abort after missed heartbeats
     assert rc == 1, (rc, stderr[-2000:])
-    assert stderr.splitlines()[-1].startswith(f"fnn.distributed: error: process {victim} of 2 died"), stderr[-2000:]
-    if victim == 1:  # when process 0 dies, JAX's own error poll may print its fatal lines first (a race), never here
+    ours = f"fnn.distributed: error: process {victim} of 2 died"
+    if victim == 1:
+        assert stderr.splitlines()[-1].startswith(ours), stderr[-2000:]
         assert "Terminating process" not in stderr and "Check failure" not in stderr, stderr[-2000:]
+    else:  # process 0 held JAX's coordination service: JAX's own logging of the lost service may come before or
+        # after our line (a race in its threads, outside fnn's control); our line is there and the status is 1
+        assert any(line.startswith(ours) for line in stderr.splitlines()), stderr[-2000:]
     assert seconds < 60, seconds  # its connection closes with it: measured well under a second
 
 
@@ -505,10 +509,11 @@ def test_processes_given_another_flag_stop_naming_the_flag(tmp_path, command, fl
     for rc, err, _ in _cli(tmp_path, argv):
         assert rc == 2, err
         shown = ", ".join(f"process {i}: {v!r}" for i, v in enumerate(values)).replace("'", '"')
-        if flag == "--rate":
-            shown = "process 0: [0.1, 0.3], process 1: [0.1, 0.2]"
-        assert f"fnn {command}: error: argument {flag}: every process must be given the same {flag}, " in err, err
-        assert f"{flag} ({shown})" in err, err
+        named = flag
+        if flag == "--rate":  # --rate A,B is --grid rate=A,B: the grid is compared, and named
+            named, shown = "--grid", 'process 0: {"rate": [0.1, 0.3]}, process 1: {"rate": [0.1, 0.2]}'
+        assert f"fnn {command}: error: argument {named}: every process must be given the same {named}, " in err, err
+        assert f"{named} ({shown})" in err, err
     assert not (tmp_path / "run").exists()
 
 
