@@ -27,7 +27,7 @@ reaching ``2/eta`` in every run; the level after reaching inside ``[0.95,
 interval excludes 1.28); the cost falling by at least 10%; more cost rises
 after reaching than in the stable phase; between half and 95% of the
 measurements above ``2/eta``; for tanh + log-likelihood, the late sharpness
-below ``2/eta``. Earlier versions of these claims and their outcomes are in
+below ``2/eta``. Revisions of these claims, with their outcomes, are in
 ``paper_figures/ledger/edge_of_stability.json``.
 """
 
@@ -54,7 +54,7 @@ NETS = {
     "relu-loglik": ("relu", "softmax", "log_likelihood"),
 }
 SEED_OFFSET = {"quadratic": 0, "log_likelihood": 100}  # full mode; quick mode starts at seed
-BAND = (0.8, 1.3)  # reported only (the fraction of measurements in it: an earlier version's band)
+BAND = (0.8, 1.3)  # reported only: the fraction of measurements inside it
 LOW_COST = 0.1  # log-likelihood: the EoS window ends when C < LOW_COST * C(t_reach) (see _phase)
 LATE = 0.1  # the late sharpness is the mean of the last 10% of the measurements (at least 3)
 RISE = 1e-6  # a step "raises" the cost when C_{t+1} > C_t (1 + RISE): above float32 round-off of a mean over 1,000 terms

@@ -31,8 +31,8 @@ How it decides: by the rules registered in
 (percentile bootstrap interval) inside ``[C - 1, C + 1]`` after training, for
 ``G`` and after one epoch; ``G``'s top eigenvalues within 10% of ``H``'s over
 ``H``'s outliers; the bulk's mass near 0 (forced by rank) and the agreement
-of two trace estimators are checks. Earlier versions of the outlier rule and
-of the comparison set, with their outcomes, are in
+of two trace estimators are checks. Revisions of the outlier rule and of the
+comparison set, with their outcomes, are in
 ``paper_figures/ledger/hessian_spectrum.json``.
 """
 

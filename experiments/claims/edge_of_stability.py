@@ -5,9 +5,9 @@ to 2/eta ... and then hovers right at, or just above, this value", and that the
 training loss "behaves non-monotonically over short timescales, yet
 consistently decreases over long timescales"; with cross-entropy the
 sharpness drops once the loss is small. The paper gives no numbers for "just
-above": the bands below are our reading, stated when the claims were
-registered, after the full-mode results of the earlier versions had been seen
-(the ledger keeps those versions and their outcomes). Rates are
+above": the bands below are our reading, stated with the full-mode results
+of the claims they replace already known (the ledger lists those claims and
+their outcomes), so they are not blind margins. Rates are
 ``eta = 2/(c lambda_0)``, ``lambda_0`` the mean sharpness at initialization.
 Progressive sharpening is implied by reaching ``0.95 * 2/eta = 0.95 c lambda_0``
 with ``c > 1``: a check.
