@@ -71,25 +71,19 @@ def pick_devices(count: int | None) -> list:
 
 
 def whole_copy(tree: Any) -> Any:
-    """``tree`` with every leaf that spans the devices of several processes made whole on this process (PRNG
-    keys stay keys): what one process can save. A replicated leaf is copied locally; a leaf split over
-    processes is all-gathered, a collective, so every process must call this, in the same order."""
+    """``tree`` as whole host values on this process, what one process can save: ``fnn.parallel.to_host``
+    (a leaf split over processes is all-gathered, a collective, so every process must call this, in the same
+    order), with PRNG keys turned back into keys."""
     import jax
-    import numpy as np
-    from jax.experimental import multihost_utils
 
-    def whole(a: Any) -> Any:
-        if not isinstance(a, jax.Array) or a.is_fully_addressable:
-            return a
-        is_key = jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
-        data = jax.random.key_data(a) if is_key else a
-        if data.is_fully_replicated:
-            out = np.asarray(data.addressable_data(0))
-        else:
-            out = np.asarray(multihost_utils.process_allgather(data, tiled=True))
-        return jax.random.wrap_key_data(out, impl=jax.random.key_impl(a)) if is_key else out
+    from fnn import parallel
 
-    return jax.tree_util.tree_map(whole, tree)
+    def key_again(a: Any, h: Any) -> Any:
+        if isinstance(a, jax.Array) and jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(h, impl=jax.random.key_impl(a))
+        return h
+
+    return jax.tree_util.tree_map(key_again, tree, parallel.to_host(tree))
 
 
 #: How a config key is given on the command line, where it is not ``--key-with-dashes``.
