@@ -25,6 +25,7 @@ import time
 
 import jax
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 from experiments import _population
@@ -142,7 +143,7 @@ def _figure(out: dict):
         b.plot(ns, ref * (ns / ns[0]) ** p, "k", ls=ls, lw=1, label=f"n^{p:g} (theory)")
     s = an["gap_n_slope"]
     b.set(xscale="log", yscale="log", xlabel="training images n", ylabel="gap = test - train error (%)",
-          title=f"(b) gap; w = {sz['w_n']} bold: slope {s.mean():.2f}")
+          title=f"(b) gap (colours as in (a));\nw = {sz['w_n']} bold: mean slope {s.mean():.2f}")
     b.legend(fontsize=8, loc="lower left")
     ncol = _colors("plasma", len(ns), 0.85)
     for j, n in enumerate(ns):
@@ -151,7 +152,9 @@ def _figure(out: dict):
     c.set(xscale="log", xlabel="hidden units w", ylabel="gap (%)",
           title=f"(c) gap vs width (slope per doubling:\n{ws[0] * 100:.2f} pts at n={ns[0]}, "
                 f"{ws[-1] * 100:.2f} at n={ns[-1]})")
-    c.set_xticks(widths, [str(w) for w in widths])
+    for ax, ticks in ((a, ns), (b, ns), (c, widths)):
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
     c.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in (a, b, c):
         ax.title.set_fontsize(9)

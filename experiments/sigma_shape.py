@@ -26,6 +26,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from experiments import _population
 from experiments._common import decide, figure, save, seeds, t_interval
@@ -170,6 +171,7 @@ def _figure(out: dict):
     b.set_xscale("log")
     b.set(xlabel="learning rate η", ylabel="final MNIST test accuracy (%)",
           title="(b) final accuracy vs rate (bars: min-max over seeds;\ncolours as in (a); diverged = 0)")
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (a, b):
         ax.title.set_fontsize(9)
     fig.tight_layout()

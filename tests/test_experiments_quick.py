@@ -28,7 +28,10 @@ SLOW = ("perceptron",  # 12 s
         "edge_of_stability",  # 24-34 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
-        "batchnorm_capacity", "bn_placement")
+        "batchnorm_capacity", "bn_placement",
+        "generalization",  # 34 s (one compile per width x training-set size)
+        "why_sgd",  # 18 s
+        "sigma_shape")  # 26 s (five activations, one population each)
 ALL = DEFAULT + SLOW
 
 
