@@ -120,8 +120,10 @@ def measure(quick: bool, seed: int) -> dict:
 
 
 def _paired(best: dict, a: str, b: str) -> tuple[float, float, float, np.ndarray]:
-    d = np.asarray(best[a]["test"], np.float64) - np.asarray(best[b]["test"], np.float64)
-    m, lo, hi = t_interval(np.nan_to_num(d, nan=-1.0))
+    """Per-seed test accuracy of ``a`` minus ``b`` (a diverged run counts as accuracy 0), its t-interval."""
+    acc = {k: np.nan_to_num(np.asarray(best[k]["test"], np.float64), nan=0.0) for k in (a, b)}
+    d = acc[a] - acc[b]
+    m, lo, hi = t_interval(d)
     return m, lo, hi, d
 
 
