@@ -89,7 +89,8 @@ def _train_one(act, sets, sz: dict, keys: jax.Array) -> dict:
                                       evals={"val": val, "test": test}, states=init)
     moved = max(float(jnp.max(jnp.abs(states.params[0][k] - init.params[0][k]))) for k in ("W", "b"))
     shape = (len(sz["rates"]), keys.shape[0])
-    return {"val_accuracy": h["val_accuracy"].reshape(-1, *shape), "test_accuracy": h["test_accuracy"].reshape(-1, *shape),
+    return {"val_accuracy": h["val_accuracy"].reshape(-1, *shape),
+            "test_accuracy": h["test_accuracy"].reshape(-1, *shape),
             "train_cost": h["cost"].reshape(-1, *shape), "diverged": h["diverged"].reshape(shape),
             "hidden_layer_max_change": moved}
 
@@ -98,7 +99,8 @@ def _best(res: dict, rates) -> dict:
     """The rate with the highest mean final validation accuracy (a diverged member counts as 0)."""
     val = np.nan_to_num(res["val_accuracy"][-1], nan=0.0)
     i = int(np.argmax(val.mean(axis=1)))
-    return {"rate": float(rates[i]), "index": i, "test": res["test_accuracy"][-1, i], "curve": res["test_accuracy"][:, i]}
+    return {"rate": float(rates[i]), "index": i, "test": res["test_accuracy"][-1, i],
+            "curve": res["test_accuracy"][:, i]}
 
 
 def measure(quick: bool, seed: int) -> dict:

@@ -154,11 +154,12 @@ def analyse(out: dict) -> dict:
     rate = [float(r) for r in sz["rates"]]
     return {
         "per_epoch_log_ratio": np.log(gd[r_gd_e, :, e]) - np.log(sgd[r_sgd_e, :, at[e * nb]]),
-        "per_epoch_test_diff": (np.asarray(g["sgd_test_accuracy"])[r_sgd_e] - np.asarray(g["gd_test_accuracy"])[r_gd_e]),
+        "per_epoch_test_diff": (np.asarray(g["sgd_test_accuracy"])[r_sgd_e]
+                                - np.asarray(g["gd_test_accuracy"])[r_gd_e]),
         "compute_log10_ratio": np.log10(updates), "gd_reached": reached.any(axis=1), "sgd_one_epoch_cost": target,
         "per_update_log_ratio": np.log(sgd[r_sgd_k, :, at[k]]) - np.log(gd[r_gd_k, :, k]),
-        "rates": {"gd_at_E": rate[r_gd_e], "sgd_at_E": rate[r_sgd_e], "gd_at_K": rate[r_gd_k], "sgd_at_K": rate[r_sgd_k],
-                  "gd_at_T": rate[r_gd_T], "sgd_at_1_epoch": rate[r_sgd_1]},
+        "rates": {"gd_at_E": rate[r_gd_e], "sgd_at_E": rate[r_sgd_e], "gd_at_K": rate[r_gd_k],
+                  "sgd_at_K": rate[r_sgd_k], "gd_at_T": rate[r_gd_T], "sgd_at_1_epoch": rate[r_sgd_1]},
     }
 
 
