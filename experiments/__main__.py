@@ -60,6 +60,9 @@ EXPERIMENTS: tuple[str, ...] = (
     "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
+    "generalization",
+    "why_sgd",
+    "sigma_shape",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -28,7 +28,10 @@ SLOW = ("perceptron",  # 12 s
         "edge_of_stability",  # 24-34 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
-        "batchnorm_capacity", "bn_placement")
+        "batchnorm_capacity", "bn_placement",
+        "generalization",  # 15 s of CPU, 34 s at load 9 (one compile per width x training-set size)
+        "why_sgd",  # 8 s of CPU, 18 s at load 9
+        "sigma_shape")  # 15 s of CPU, 26-41 s at load 6-9 (five activations, one population each)
 ALL = DEFAULT + SLOW
 
 
