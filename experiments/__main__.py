@@ -60,6 +60,8 @@ EXPERIMENTS: tuple[str, ...] = (
     "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
+    "vanishing_training",
+    "notes_errata",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -28,7 +28,9 @@ SLOW = ("perceptron",  # 12 s
         "edge_of_stability",  # 24-34 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
-        "batchnorm_capacity", "bn_placement")
+        "batchnorm_capacity", "bn_placement",
+        "vanishing_training",  # 20-25 s
+        "notes_errata")  # 15-25 s (float64 compiles)
 ALL = DEFAULT + SLOW
 
 
