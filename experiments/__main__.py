@@ -62,6 +62,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "mnist_nielsen",
     "vanishing_training",
     "notes_errata",
+    "real_net_schedules",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -30,7 +30,8 @@ SLOW = ("perceptron",  # 12 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
         "batchnorm_capacity", "bn_placement",
         "vanishing_training",  # 20-25 s
-        "notes_errata")  # 15-25 s (float64 compiles)
+        "notes_errata",  # 15-25 s (float64 compiles)
+        "real_net_schedules")  # 40 s (five compiled populations)
 ALL = DEFAULT + SLOW
 
 
