@@ -63,6 +63,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "vanishing_training",
     "notes_errata",
     "real_net_schedules",
+    "bn_affine",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

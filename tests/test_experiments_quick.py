@@ -31,7 +31,8 @@ SLOW = ("perceptron",  # 12 s
         "batchnorm_capacity", "bn_placement",
         "vanishing_training",  # 20-25 s
         "notes_errata",  # 15-25 s (float64 compiles)
-        "real_net_schedules")  # 40 s (five compiled populations)
+        "real_net_schedules",  # 40 s (five compiled populations)
+        "bn_affine")  # 30 s
 ALL = DEFAULT + SLOW
 
 
