@@ -63,6 +63,10 @@ EXPERIMENTS: tuple[str, ...] = (
     "generalization",
     "why_sgd",
     "sigma_shape",
+    "vanishing_training",
+    "notes_errata",
+    "real_net_schedules",
+    "bn_affine",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

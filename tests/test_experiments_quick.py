@@ -31,7 +31,12 @@ SLOW = ("perceptron",  # 12 s
         "batchnorm_capacity", "bn_placement",
         "generalization",  # 15 s of CPU, 34 s at load 9 (one compile per width x training-set size)
         "why_sgd",  # 8 s of CPU, 18 s at load 9
-        "sigma_shape")  # 15 s of CPU, 26-41 s at load 6-9 (five activations, one population each)
+        "sigma_shape",  # 15 s of CPU, 26-41 s at load 6-9 (five activations, one population each)
+        "vanishing_training",  # 20-25 s
+        "notes_errata",  # 15-25 s (float64 compiles)
+        "real_net_schedules",  # 40 s (five compiled populations)
+        "bn_affine",  # 30 s
+        )
 ALL = DEFAULT + SLOW
 
 
