@@ -60,6 +60,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
+    "hessian_outliers",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -28,7 +28,8 @@ SLOW = ("perceptron",  # 12 s
         "edge_of_stability",  # 24-34 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
-        "batchnorm_capacity", "bn_placement")
+        "batchnorm_capacity", "bn_placement",
+        "hessian_outliers")  # 90 s of CPU (six trainings, 8 analyses each)
 ALL = DEFAULT + SLOW
 
 
