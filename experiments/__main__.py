@@ -67,6 +67,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "notes_errata",
     "real_net_schedules",
     "bn_affine",
+    "hessian_outliers",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -36,6 +36,7 @@ SLOW = ("perceptron",  # 12 s
         "notes_errata",  # 15-25 s (float64 compiles)
         "real_net_schedules",  # 40 s (five compiled populations)
         "bn_affine",  # 30 s
+        "hessian_outliers",  # 90 s of CPU (six trainings, 8 analyses each)
         )
 ALL = DEFAULT + SLOW
 
