@@ -60,6 +60,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
+    "edge_of_stability_sweep",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

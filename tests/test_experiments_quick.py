@@ -28,7 +28,8 @@ SLOW = ("perceptron",  # 12 s
         "edge_of_stability",  # 24-34 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
-        "batchnorm_capacity", "bn_placement")
+        "batchnorm_capacity", "bn_placement",
+        "edge_of_stability_sweep")  # 71 s at load 9 (28 s of CPU): compiles two populations and a fit
 ALL = DEFAULT + SLOW
 
 
