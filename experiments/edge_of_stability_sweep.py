@@ -16,22 +16,27 @@ blocks to 14 x 14 = 196 inputs (the paper uses full inputs; the pooling cuts
 the first layer's cost by 4 so that the sweep fits 2 CPU cores), an MLP
 196-32-32-10 with xavier initialization, tanh or ReLU hidden units, the
 quadratic cost (MSE, linear output) or the log-likelihood (cross-entropy,
-softmax output): four configurations. Each configuration has five step
-sizes, fixed in absolute terms as thresholds ``2/eta`` above the initial
-sharpness (registered with the claims: they were placed where a short
-small-step pilot of one unregistered seed showed the sharpness rising
-through, so that each run starts stable and crosses later), plus one
-gradient-flow proxy: GD at ``eta_max / 10``, as many steps as the rates,
-so over a tenth of the largest rate's horizon in time ``eta x step``. Every ``(seed, rate)`` member
-of a configuration, the flow proxy included, runs in one vmapped, compiled
-``lax.scan`` over the same data: full-batch GD for a registered step cap,
-with ``lambda_max`` by warm-started Lanczos at every step for the first 60
-steps (6 HVPs) and every 20 steps after (10 HVPs), the training accuracy
-and cost with it. A run stops (its analysis window ends) at the first
-measurement with training accuracy >= 99%, or at the cap.
-``curvature.SharpnessTracker`` on a ``train.fit`` run of the first member
-checks the in-loop sharpness. ``fit_population`` is not used: its epochs
-have no place for a Lanczos run inside the compiled loop.
+softmax output): four configurations. Each has five absolute step sizes,
+geometric over a range of 1.75x to 2.5x, with ``2/eta`` from 1.9x the
+initial sharpness up (``CONFIGS`` in the claims): short small-step pilots,
+from initializations outside the registered ones, showed where the
+sharpness rises, and the rates put ``2/eta`` on that rise, so that each run
+starts stable and crosses later. With cross-entropy and with ReLU the rise
+is fast (a crossing within 6 to 60 steps), hence the dense measurements at
+the start. One gradient-flow proxy per seed: GD at ``eta_max / 10`` for as
+many steps as the rates, so over a tenth of the largest rate's horizon in
+time ``eta x step`` (it does not stop at 99%). Every ``(seed, rate)``
+member of a configuration, the flow proxy included, runs in one vmapped,
+compiled ``lax.scan`` over the same data: full-batch GD for the
+configuration's registered step cap, with ``lambda_max`` by warm-started
+Lanczos at every step for the first 60 steps (6 HVPs) and every 20 steps
+after (10 HVPs), the training accuracy and cost with it. A run stops (its
+analysis window ends) at the first measurement with training accuracy >=
+99%, or at the cap. Eight seeds (registered). ``curvature.SharpnessTracker``
+on a ``train.fit`` run of the first member checks the in-loop sharpness;
+``fit_population`` is not used: its epochs have no place for a Lanczos run
+inside the compiled loop. Quick mode: relu-mse and tanh-ce only, rates 1, 3
+and 5, 500 examples, 300 steps, 3 seeds.
 
 How it decides: by the rules registered in
 ``experiments/claims/edge_of_stability_sweep.py``. A run "crosses" at its
@@ -39,8 +44,8 @@ first measurement with ``lambda_max >= 0.95 * 2/eta``; it is a catapult if
 that is the first measurement (step 0), progressive sharpening if at least
 ``SEVERAL`` measurements come before it, else an early crossing. The level
 is the mean sharpness over the every-20-steps measurements from the
-crossing to the stop. (a) the fraction of sharpening runs (Wilson
-interval; catapults counted with a Clopper-Pearson interval in the
+crossing to the stop. (a) the fraction of sharpening runs among those that
+crossed (Wilson interval; catapults counted with a Clopper-Pearson interval in the
 detail); (b) the OLS slope of ``log level`` against ``log eta`` with one
 intercept per activation (ols95), per cost; (c) the level over ``2/eta``
 (t-interval over seeds); (d) the flow proxy's largest sharpness over its
@@ -345,7 +350,8 @@ def _cost_verdicts(m: dict[str, Any], cost: str, quick: bool) -> list[dict]:
     if not runs:
         return [decide(c, None, quick=quick, skipped=f"quick mode runs {', '.join(QUICK_CONFIGS)} only")
                 for c in _registry.claims(NAME) if c.endswith(f"-{cost}")]
-    cls = _classes(runs)
+    cls = _classes(runs) | {"per_configuration": {k: _classes([r for r in runs if r[0] == k])["counts"]
+                                                   for k in dict.fromkeys(r[0] for r in runs)}}
     out = []
     if cls["crossed"]:
         p, lo, hi = wilson_interval(cls["counts"]["sharpening"], cls["crossed"])
@@ -360,9 +366,15 @@ def _cost_verdicts(m: dict[str, Any], cost: str, quick: bool) -> list[dict]:
                           skipped=f"{fit['n']} runs with a level: too few for the fit"))
     no_cat = lambda r: r["kind"] != "catapult"
     ratios = [round(r["ratio"], 4) for *_, r in runs if "ratio" in r and no_cat(r)]
+    by_rate = {k: [float(np.mean([r["ratio"] for slug, _, j, r in runs if slug == k and j == jj and "ratio" in r
+                                  and no_cat(r)] or [np.nan])) for jj in range(len(c["etas"]))]
+               for k, c in m["configs"].items() if c["cost"] == name}
     out.append(_t_decide(cid("just-above" if cost == "mse" else "level"), _per_seed(runs, "ratio", S, no_cat), S,
-                         quick, {"runs": len(ratios), "run_ratios": ratios}))
-    out.append(_t_decide(cid("cost-falls"), _per_seed(runs, "cost_drop", S), S, quick, {}))
+                         quick, {"runs": len(ratios), "mean_ratio_by_rate": by_rate, "run_ratios": ratios}))
+    window = [r["stop_step"] - r["cross_step"] for *_, r in runs if "cross_step" in r]
+    out.append(_t_decide(cid("cost-falls"), _per_seed(runs, "cost_drop", S), S, quick,
+                         {"window_steps": {"min": min(window, default=0), "median": float(np.median(window or [0])),
+                                           "max": max(window, default=0)}}))
     excess = [[r["rise_after"] - r["rise_before"] for _, i, _, r in runs if i == s and "rise_after" in r]
               for s in range(S)]
     out.append(_t_decide(cid("non-monotone"), [float(np.mean(v)) for v in excess if v], S, quick,
@@ -469,8 +481,8 @@ def _draw_cost(ax, c: dict, slug: str, panel: int) -> None:
         cross = c["runs"][0][j].get("cross_step")
         if cross is not None:
             ax.axvline(cross, color=COLORS[j], ls=":", lw=0.8)
-    ax.set(yscale="log", xlabel="step", ylabel="training cost (first seed, every 20 steps)",
-           title=f"({chr(97 + panel)}) {slug}: cost (dotted: crossings)")
+    ax.set(yscale="log", xlabel="step", ylabel="training cost (first seed, every 20 steps)")
+    ax.set_title(f"({chr(97 + panel)}) {slug}: cost (dotted: crossings)", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
@@ -481,5 +493,6 @@ def _draw_counts(ax, m: dict, panel: int) -> None:
         ax.bar(np.arange(4) + 0.4 * k - 0.2, [counts[x] for x in kinds], width=0.4,
                color=("tab:blue", "tab:orange")[k], label=f"{cost} runs")
     ax.set_xticks(np.arange(4), kinds, fontsize=8)
-    ax.set(ylabel="runs", title=f"({chr(97 + panel)}) how each run reached 2/eta")
-    ax.legend(fontsize=8)
+    ax.set(ylabel="runs")
+    ax.set_title(f"({chr(97 + panel)}) how each run reached 0.95 x 2/eta", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
