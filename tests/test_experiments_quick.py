@@ -29,7 +29,7 @@ SLOW = ("perceptron",  # 12 s
         "hessian_spectrum",  # 73 s
         "schedules", "optimizers", "normalization",  # 30-60 s each
         "batchnorm_capacity", "bn_placement",
-        "edge_of_stability_sweep")  # 71 s at load 9 (28 s of CPU): compiles two populations and a fit
+        "edge_of_stability_sweep")  # 25 s (50-70 s at load 9): compiles two populations and a fit
 ALL = DEFAULT + SLOW
 
 
