@@ -68,6 +68,7 @@ EXPERIMENTS: tuple[str, ...] = (
     "real_net_schedules",
     "bn_affine",
     "hessian_outliers",
+    "edge_of_stability_sweep",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.

@@ -37,6 +37,7 @@ SLOW = ("perceptron",  # 12 s
         "real_net_schedules",  # 40 s (five compiled populations)
         "bn_affine",  # 30 s
         "hessian_outliers",  # 90 s of CPU (six trainings, 8 analyses each)
+        "edge_of_stability_sweep",  # 25 s (50-70 s at load 9): compiles two populations and a fit
         )
 ALL = DEFAULT + SLOW
 
