@@ -39,8 +39,11 @@ EXPERIMENTS: tuple[str, ...] = (
     "uat_boolean",
     "uat_derivatives",
     "sigmoid_vs_step",
+    "sigma_shape",
+    "generalization",
     "gd_descent",
     "sgd_noise",
+    "why_sgd",
     "backprop_cost",
     "backprop_paths",
     "saturation",
@@ -48,27 +51,24 @@ EXPERIMENTS: tuple[str, ...] = (
     "symmetry",
     "init_variance",
     "init_gradients",
+    "vanishing_training",
     "gd_convergence",
     "real_net_convergence",
     "edge_of_stability",
+    "edge_of_stability_sweep",
     "hessian_spectrum",
+    "hessian_outliers",
     "momentum",
     "schedules",
     "optimizers",
+    "real_net_schedules",
     "normalization",
     "batchnorm_capacity",
+    "bn_affine",
     "bn_placement",
     "layernorm_design",
     "mnist_nielsen",
-    "generalization",
-    "why_sgd",
-    "sigma_shape",
-    "vanishing_training",
     "notes_errata",
-    "real_net_schedules",
-    "bn_affine",
-    "hessian_outliers",
-    "edge_of_stability_sweep",
 )
 
 # README sections, in this order: predictions first, then errata, then checks.
@@ -171,8 +171,31 @@ def _provenance_lines(records: list[tuple[str, dict]]) -> list[str]:
     if len(commits) == 1:
         (key,) = commits
         return [f"All records come from commit {key}."]
-    return ["The records come from several commits (regenerate them at one commit from a clean tree):", ""] + [
+    lines = ["The records come from several commits:", ""] + [
         f"- {key}: {', '.join(names)}" for key, names in sorted(commits.items())]
+    return lines + ["", *_code_changes(sorted({k.split()[0] for k in commits if not k.startswith("unknown")}))]
+
+
+def _code_changes(commits: list[str]) -> list[str]:
+    """What changed in the code (``fnn/``, ``experiments/``, ``pyproject.toml``) from each commit to the
+    newest of them, so that a reader can see whether an older record's experiment still runs as recorded."""
+    from experiments._common import _git
+
+    if len(commits) < 2:
+        return []
+    newest = max(commits, key=lambda c: int(_git("show", "-s", "--format=%ct", c) or 0))
+    out = []
+    for c in sorted(set(commits) - {newest}):
+        diff = _git("diff", "--name-status", c, newest, "--", "fnn", "experiments", "pyproject.toml")
+        if diff is None:
+            out.append(f"The code changes from {c} to {newest} could not be read (no git history here).")
+            continue
+        rows = [line.split("\t") for line in diff.splitlines() if line.strip()]
+        added = [r[-1] for r in rows if r[0] == "A"]
+        other = [f"{r[-1]} ({r[0]})" for r in rows if r[0] != "A"]
+        out.append(f"From {c} to {newest} the code changed in {len(other)} file(s): {', '.join(other) or 'none'}; "
+                   f"{len(added)} file(s) added: {', '.join(added) or 'none'}.")
+    return out
 
 
 def _registry_line(out_dir: Path) -> str:
