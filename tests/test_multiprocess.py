@@ -50,6 +50,8 @@ def _env(devices_per_process: int) -> dict:
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
     flags.append(f"--xla_force_host_platform_device_count={devices_per_process}")
     env = dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    # The processes import this checkout's fnn, installed or not, whatever their working folder.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env.pop("JAX_ENABLE_X64", None)
     return env
 
