@@ -102,7 +102,7 @@ def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
     states = fnn_train.init_population(net, opt, keys)
     if data_order == "shared":
         states = states._replace(key=jnp.stack([states.key[0]] * p))
-    chunk = _population.default_chunk(states, p, data_order) if chunk is None else chunk
+    chunk = _population.default_chunk(states, p, w.batch, data_order) if chunk is None else chunk
     s = _setup.make_setup(net, w.cost, opt, batch_size=w.batch)
     frozen = jnp.full((p,), -1, jnp.int32)
     xd, yd = jax.device_put(x), jax.device_put(y)

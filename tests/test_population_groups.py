@@ -145,13 +145,15 @@ def test_resume_in_groups_is_bit_identical_to_one_longer_run(order):
     np.testing.assert_array_equal(hf["diverged"], hr["diverged"])
 
 
-def test_default_chunk_is_a_power_of_two_from_the_bytes_per_member():
+def test_default_chunk_is_a_power_of_two_from_the_bytes_per_member_and_the_batch():
     net = nn.MLP((784, 30, 10))
     sgd = train.init_population(net, optim.gd(0.1), jax.random.split(jax.random.key(0), 4))
     adam = train.init_population(nn.MLP((784, 100, 10)), optim.adam(1e-3), jax.random.split(jax.random.key(0), 4))
-    assert _population.default_chunk(sgd, 4) == 16  # 95 KB a member: 2 MiB / 95 KB = 22 -> 16
-    assert _population.default_chunk(sgd, 4, "shared") == 32
-    assert _population.default_chunk(adam, 4) == 2  # 0.95 MB a member (parameters, Adam's m and v)
+    assert _population.default_chunk(sgd, 4, 10) == 2  # 95 KB a member: 320 KiB / 95 KB = 3.4 -> 2
+    assert _population.default_chunk(sgd, 4, 100) == 32  # 3.2 MiB / 95 KB = 34 -> at most 32
+    assert _population.default_chunk(sgd, 4, 10, "shared") == 32  # 4 MiB whatever the batch
+    assert _population.default_chunk(adam, 4, 64) == 2  # 0.95 MB a member (parameters, Adam's m and v)
+    assert _population.default_chunk(adam, 4, 1) == 1  # never below one member
 
 
 _SHARDED_SCRIPT = textwrap.dedent(

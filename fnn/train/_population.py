@@ -45,24 +45,32 @@ Array = jax.Array
 
 DATA_ORDERS = ("member", "shared")
 
-#: The default group keeps its members' parameters and optimizer states within this many bytes
-#: (see :func:`default_chunk`); a shared data order's groups within twice as many.
-GROUP_BYTES = 2 * 2**20
+#: In each member's own data order the default group keeps its members' parameters and optimizer
+#: states within ``GROUP_BYTES_PER_EXAMPLE * batch_size`` bytes; in a shared order within
+#: ``SHARED_GROUP_BYTES`` (see :func:`default_chunk`).
+GROUP_BYTES_PER_EXAMPLE = 32 * 2**10
+SHARED_GROUP_BYTES = 4 * 2**20
 MAX_CHUNK = 32
 
 
-def default_chunk(states: TrainState, p: int, data_order: str = "member") -> int:
-    """The group size ``chunk=None`` picks: the largest power of two ``<= GROUP_BYTES / b`` and
-    ``<= MAX_CHUNK`` (at least 1), ``b`` the bytes of one member's parameters and optimizer state;
-    ``2 GROUP_BYTES`` with ``data_order="shared"``, whose wide first-layer product gains from width.
+def default_chunk(states: TrainState, p: int, batch_size: int, data_order: str = "member") -> int:
+    """The group size ``chunk=None`` picks: the largest power of two ``<= B / b`` and ``<= MAX_CHUNK``
+    (at least 1), ``b`` the bytes of one member's parameters and optimizer state and ``B`` the group's
+    budget: ``GROUP_BYTES_PER_EXAMPLE * batch_size`` (32 KiB per example of the mini-batch) in each
+    member's own data order, ``SHARED_GROUP_BYTES`` (4 MiB) in a shared one, whose wide first-layer
+    product gains from width.
 
-    Measured on 2 CPU cores (``benchmarks/population.py``, P = 128): 784-30-10 with SGD (95 KB a
-    member) runs alike with groups of 8 to 32 (about 1.6x one vmap over all members), 784-100-10 with
-    Adam (0.95 MB a member) best with groups of 2 to 4 (1.4x); wider groups leave the cache.
-    Powers of two divide the usual population sizes, so no partial last group is compiled.
+    Why the budget grows with the mini-batch: a step does about ``m`` multiply-adds per weight, so at
+    small ``m`` it is bound by reading the group's weights and wants them in cache, while at large
+    ``m`` wider groups amortize the step's fixed costs. Measured on 2 CPU cores (a sweep of groups of
+    1 to 32 beside a loop of ``fit``, P = 8 to 512, load below 1.6): 784-30-10 with SGD (95 KB a
+    member) ran best in groups of 2 to 4 at ``m = 10`` (0.91-1.09x the loop; 0.83-0.96x in groups of
+    16) and of 16 to 32 at ``m = 100`` (1.11-1.24x); 784-100-10 with Adam (0.95 MB a member, m = 64)
+    best in groups of 2 to 4. Powers of two divide the usual population sizes, so no partial last
+    group is compiled.
     """
     b = sum(a.nbytes for a in jax.tree_util.tree_leaves((states.params, states.opt_state))) // max(p, 1)
-    budget = GROUP_BYTES * (2 if data_order == "shared" else 1)
+    budget = SHARED_GROUP_BYTES if data_order == "shared" else GROUP_BYTES_PER_EXAMPLE * batch_size
     fit = max(1, min(MAX_CHUNK, budget // max(b, 1)))
     return 1 << (int(fit).bit_length() - 1)
 
@@ -226,7 +234,7 @@ def fit_population(
     frozen = _check_diverged(diverged, p)
     if data_order == "shared":
         _check_shared(states, frozen)
-    chunk = default_chunk(states, p, data_order) if chunk is None else check_int(chunk, "chunk", 1)
+    chunk = default_chunk(states, p, s.batch_size, data_order) if chunk is None else check_int(chunk, "chunk", 1)
     process_local = _loop.check_process_local(process_local, s.mesh, run.train[0].shape[0])
     x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
                                  jax.tree_util.tree_leaves(states.params)[0].dtype, process_local)
