@@ -130,21 +130,24 @@ def _global_mean(net: MLP, tree: Any) -> Any:
     return tree if net.axis_name is None else jax.lax.pmean(tree, net.axis_name)
 
 
-def _loss_and_state(net, cost, params, x, y, state, train):
+def _loss_and_state(net, cost, params, x, y, state, train, first_product=False):
     # Private: trusts net, cost, params, x, state (checked by _checked); y is checked by cost.prepare.
-    trace = net._forward(params, x, state, train)
+    # first_product: x is the first layer's product W^1 x (see MLP._forward).
+    trace = net._forward(params, x, state, train, first_product)
     a, t, output = cost.prepare(trace.a[-1], y, net.output)
     return _global_mean(net, _costs.value_of_targets(cost, a, t, output)), trace.state
 
 
 def _backprop(
     net: MLP, cost: _costs.Cost, params: Params, x: ArrayLike, y: ArrayLike, state: Any, train: bool,
-    input_delta: bool = False,
+    input_delta: bool = False, first_product: bool = False,
 ) -> tuple[Array, Params, Any]:
     """BP1-BP4 with the normalization step; returns ``(C, grads, new_state)``, and with
-    ``input_delta`` also ``delta^1 = dC/da^1`` of the first layer ``(n, n_1)``."""
+    ``input_delta`` also ``delta^1 = dC/da^1`` of the first layer ``(n, n_1)``. With
+    ``first_product``, ``x`` is the first layer's product ``W^1 x`` formed by the caller, who also
+    forms ``dC/dW^1 = (delta^1)^T x`` (``grads[0]`` holds no ``"W"``)."""
     # Private: trusts net, cost, params, x, state (checked by _checked); y is checked by cost.prepare.
-    trace = net._forward(params, x, state, train)
+    trace = net._forward(params, x, state, train, first_product)
     a_out, t, output = cost.prepare(trace.a[-1], y, net.output)
     value = _costs.value_of_targets(cost, a_out, t, output)
     n = a_out.shape[0]
@@ -164,7 +167,8 @@ def _backprop(
                 delta, g["gamma"], g["beta"] = _norm.layer_norm_backward(
                     delta, trace.a_hat[l], trace.inv_std[l], gamma
                 )
-        g["W"] = delta.T @ trace.z[l]  # BP4: dC/dw_jk = z_k^{l-1} delta_j^l (summed over the batch)
+        if l > 0 or not first_product:
+            g["W"] = delta.T @ trace.z[l]  # BP4: dC/dw_jk = z_k^{l-1} delta_j^l (summed over the batch)
         if "b" in params[l]:
             g["b"] = jnp.sum(delta, axis=0)  # BP3: dC/db_j = delta_j^l
         grads.append(g)

@@ -337,13 +337,15 @@ class MLP:
         x = self.check_input(x)
         return x, self.check_state(state, train)
 
-    def _forward(self, params: Params, x: Array, state: Any, train: bool) -> Trace:
+    def _forward(self, params: Params, x: Array, state: Any, train: bool, first_product: bool = False) -> Trace:
         # Private: trusts its arguments (checked once by check_call in the public callers).
-        z = x.reshape(-1, self.sizes[0]).astype(params[0]["W"].dtype)
+        # first_product: x is the first layer's product W^1 z^0 (batch, n_1), formed by the caller
+        # (one wide product over a group of members); layer 1's W is then not read (it may be absent).
+        z = x.reshape(-1, self.sizes[1 if first_product else 0]).astype(params[-1]["W"].dtype)
         a_list, z_list = [], [z]
         a_hat, inv_std, a_norm, new_state = [], [], [], []
         for l, layer in enumerate(params):
-            a = z @ layer["W"].T  # a^l = W^l z^{l-1} + b^l, one row per example
+            a = z if l == 0 and first_product else z @ layer["W"].T  # a^l = W^l z^{l-1} + b^l, one row per example
             if "b" in layer:
                 a = a + layer["b"][None, :]
             s = a

@@ -11,14 +11,13 @@ mini-batch ``x`` ``(m, n_0)``. The first layer's ``c`` products
 
 The rest of each member's network (the first layer's bias, normalization and
 activation, then layers 2..L) runs per member as usual, by BP1-BP4 or
-``jax.grad``: it is the network itself fed ``a^1_i - b^1_i`` through an identity
-first layer, which reproduces ``a^1_i`` exactly (a product with the identity
-and sums with zeros are exact), and which also returns ``delta^1_i``.
+``jax.grad``, entered at the first layer's product ``A[:, i]`` in place of
+``W^1_i x`` (``MLP._forward(..., first_product=True)``): the same operations
+in the same order as the member's own pass, which also return ``delta^1_i``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -27,7 +26,6 @@ import jax.numpy as jnp
 from fnn import backprop as _backprop
 from fnn import costs as _costs
 from fnn import optim as _optim
-from fnn.nn import MLP
 from fnn.train._setup import Setup
 from fnn.train._state import Metrics, TrainState
 from fnn.train._step import all_finite, cast_floats, rate
@@ -35,33 +33,27 @@ from fnn.train._step import all_finite, cast_floats, rate
 Array = jax.Array
 
 
-def rest_net(net: MLP) -> MLP:
-    """``net`` with an ``n_1 -> n_1`` first layer (fed the first layer's weighted input)."""
-    return dataclasses.replace(net, sizes=(net.sizes[1],) + tuple(net.sizes[1:]))
-
-
-def _value_grad_delta(s: Setup, rest: MLP, params: Any, net_state: Any, a: Array, y: Array):
-    """``(C, grads, new net_state, delta^1)`` of ``rest`` on input ``a`` (BP1-BP4 or ``jax.grad``)."""
+def _value_grad_delta(s: Setup, params: Any, net_state: Any, a: Array, y: Array):
+    """``(C, grads, new net_state, delta^1)`` of the network entered at its first layer's product
+    ``a`` (``params[0]`` without ``"W"``; BP1-BP4 or ``jax.grad``)."""
     if s.grad == "backprop":
-        return _backprop._backprop(rest, s.cost, params, a, y, net_state, True, input_delta=True)
-    (value, new_state), (grads, delta) = jax.value_and_grad(
-        lambda p, u: _backprop._loss_and_state(rest, s.cost, p, u, y, net_state, True), argnums=(0, 1), has_aux=True
+        return _backprop._backprop(s.net, s.cost, params, a, y, net_state, True, input_delta=True, first_product=True)
+    (value, new_state), (grads, product_grad) = jax.value_and_grad(
+        lambda p, u: _backprop._loss_and_state(s.net, s.cost, p, u, y, net_state, True, first_product=True),
+        argnums=(0, 1), has_aux=True,
     )(params, a)
-    return value, grads, new_state, delta
+    return value, grads, new_state, product_grad  # dC/d(W^1 x) = dC/da^1 = delta^1
 
 
 def shared_update_fn(s: Setup) -> Callable:
     """The group's update ``(states, x, y) -> (states, Metrics of (c,), C of (c,))`` with one shared
     mini-batch: the members' updates of :func:`fnn.train._step.update_fn`, the first layer wide."""
     net, optimizer = s.net, s.optimizer
-    rest = rest_net(net)
 
     def member(params, net_state, a, y):
-        n1 = a.shape[1]
-        first = dict(params[0], W=jnp.eye(n1, dtype=a.dtype))
-        q = (first,) + tuple(params[1:])
-        value, grads, new_state, delta = _value_grad_delta(s, rest, q, net_state, a, y)
-        out = rest._forward(q, a, net_state, True).z[-1]  # the same pass (XLA merges it): the batch accuracy
+        q = ({k: v for k, v in params[0].items() if k != "W"},) + tuple(params[1:])
+        value, grads, new_state, delta = _value_grad_delta(s, q, net_state, a, y)
+        out = net._forward(q, a, net_state, True, first_product=True).z[-1]  # the same pass (XLA merges it)
         return value, grads, new_state, delta, _costs.accuracy(out, y)
 
     def update(states: TrainState, x: Array, y: Array):
