@@ -48,6 +48,8 @@ class Activation:
       deriv: for an elementwise activation ``a -> sigma'(a)`` (same shape);
         for softmax ``a -> J`` with ``J[..., i, j] = d sigma_i / d a_j``.
       elementwise: whether ``sigma`` acts on each unit separately.
+      deriv_given_output: ``(a, z) -> sigma'(a)`` given also ``z = sigma(a)``, which a forward pass
+        already holds; ``None`` where that saves nothing over ``deriv``. Used by :meth:`vjp`.
 
     Objects are frozen and hashable, so networks that hold them can be static
     arguments of ``jax.jit``.
@@ -57,21 +59,26 @@ class Activation:
     fn: Callable[[Array], Array] = dataclasses.field(repr=False)
     deriv: Callable[[Array], Array] = dataclasses.field(repr=False)
     elementwise: bool = True
+    deriv_given_output: Callable[[Array, Array], Array] | None = dataclasses.field(default=None, repr=False)
 
     def __call__(self, a: ArrayLike) -> Array:
         return self.fn(jnp.asarray(a))
 
-    def vjp(self, a: ArrayLike, g: ArrayLike) -> Array:
+    def vjp(self, a: ArrayLike, g: ArrayLike, z: ArrayLike | None = None) -> Array:
         """Back-propagate ``g = dC/dz`` through ``z = sigma(a)``: return ``dC/da``.
 
         Elementwise: ``g * sigma'(a)`` (the Hadamard product of BP1/BP2).
         Softmax: ``J^T g = z * (g - sum_j g_j z_j)`` without forming ``J``.
+        ``z``: ``sigma(a)`` when the caller holds it (a forward pass does), so that it is not
+        computed again; it must equal ``sigma(a)`` (not checked).
         """
         a = jnp.asarray(a)
         g = jnp.asarray(g)
         if self.elementwise:
+            if z is not None and self.deriv_given_output is not None:
+                return g * self.deriv_given_output(a, jnp.asarray(z))
             return g * self.deriv(a)
-        z = self.fn(a)
+        z = self.fn(a) if z is None else jnp.asarray(z)
         return z * (g - jnp.sum(g * z, axis=-1, keepdims=True))
 
 
@@ -97,6 +104,26 @@ def _sigmoid_deriv(a: Array) -> Array:
     # sigma'(a) = sigma(a) (1 - sigma(a))  (notes, "Cross-entropy"), computed as sigma(a) sigma(-a):
     # 1 - sigma(a) rounds to 0 in float32 once a > ~17, while sigma(-a) keeps its relative precision.
     return jax.nn.sigmoid(a) * jax.nn.sigmoid(-a)
+
+
+@jax.custom_jvp
+def _sigmoid_deriv_given_output(a: Array, z: Array) -> Array:
+    # sigma'(a) = z (1 - z), with 1 - z = e^-a z where a > 0 (1 - z would round away its relative
+    # precision there). e^-a is the exponential of the forward pass's z = 1 / (1 + e^-a) (the same
+    # operation, which XLA computes once), so the derivative costs no transcendental function.
+    return jnp.where(a > 0, jnp.exp(-a) * (z * z), z * (1 - z))
+
+
+@_sigmoid_deriv_given_output.defjvp
+def _sigmoid_deriv_given_output_jvp(primals, tangents):
+    # The partial derivatives of the two branches, with e^-a bounded (e^-a overflows to inf where
+    # a < -88 in float32, and inf * 0 would make the unselected branch's tangents NaN).
+    (a, z), (da, dz) = primals, tangents
+    pos = a > 0
+    e = jnp.exp(-jnp.where(pos, a, 0))
+    d_a = jnp.where(pos, -e * z * z, 0)
+    d_z = jnp.where(pos, 2 * e * z, 1 - 2 * z)
+    return _sigmoid_deriv_given_output(a, z), d_a * da + d_z * dz
 
 
 def _tanh_deriv(a: Array) -> Array:
@@ -129,7 +156,7 @@ def _softmax_jacobian(a: Array) -> Array:
 step = Activation("step", _step, _zero)
 sign = Activation("sign", _sign, _zero)
 linear = Activation("linear", lambda a: a, jnp.ones_like)
-sigmoid = Activation("sigmoid", _sigmoid, _sigmoid_deriv)
+sigmoid = Activation("sigmoid", _sigmoid, _sigmoid_deriv, deriv_given_output=_sigmoid_deriv_given_output)
 tanh = Activation("tanh", jnp.tanh, _tanh_deriv)
 relu = Activation("relu", _relu, _relu_deriv)
 softmax = Activation("softmax", _softmax, _softmax_jacobian, elementwise=False)

@@ -176,7 +176,7 @@ def _backprop(
             # BP2: delta^{l-1} = ((W^l)^T delta^l) (.) sigma'(input of sigma in layer l-1), where that
             # input is a^{l-1}, or gamma a_hat^{l-1} + beta when layer l-1 is normalized.
             pre = trace.a_norm[l - 1] if net.normalized(l - 1) else trace.a[l - 1]
-            delta = net.hidden.vjp(pre, delta @ params[l]["W"])
+            delta = net.hidden.vjp(pre, delta @ params[l]["W"], trace.z[l])  # trace.z[l] = sigma(pre)
     # With net.axis_name the gradients above are this device's contributions (batch norm's
     # backward already pooled its means over the axis); average them for the global batch.
     out = _global_mean(net, value), _global_mean(net, tuple(reversed(grads))), trace.state

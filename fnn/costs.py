@@ -216,7 +216,7 @@ def delta_of_targets(cost: Cost, a: Array, t: Array, output: _act.Activation) ->
     z = output(a)
     if output.name in cost.matched:
         return z - t
-    return output.vjp(a, cost.dz(z, t))
+    return output.vjp(a, cost.dz(z, t), z)
 
 
 def _as_output(v: Any, name: str) -> Array:

@@ -72,3 +72,32 @@ def test_sigmoid_derivative_keeps_relative_precision_when_saturated():
     a = jnp.array([-30.0, 30.0, 60.0], jnp.float32)
     expected = np.exp(-np.abs(np.array([-30.0, 30.0, 60.0]))) / (1 + np.exp(-np.abs(np.array([-30.0, 30.0, 60.0])))) ** 2
     np.testing.assert_allclose(activations.sigmoid.deriv(a), expected, rtol=1e-5)
+
+
+def test_sigmoid_derivative_given_the_output_equals_the_derivative_from_saturation_to_saturation():
+    # The backward pass reads sigma'(a) from the forward pass's z = sigma(a); it must keep the
+    # relative precision of sigma(a) sigma(-a) where 1 - z rounds to 0 (float32, a > ~17).
+    a = jnp.concatenate([jnp.linspace(-80.0, 80.0, 1601), jnp.array([-30.0, 30.0, 60.0])]).astype(jnp.float32)
+    got = activations.sigmoid.deriv_given_output(a, activations.sigmoid(a))
+    ref = np.exp(-np.abs(np.float64(a))) / (1 + np.exp(-np.abs(np.float64(a)))) ** 2
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=0)
+
+
+def test_vjp_given_the_output_equals_vjp_without_it():
+    a = jnp.linspace(-20.0, 20.0, 81, dtype=jnp.float32).reshape(9, 9)
+    g = jnp.cos(a)
+    for act in (activations.sigmoid, activations.tanh, activations.relu, activations.softmax):
+        np.testing.assert_allclose(act.vjp(a, g, act(a)), act.vjp(a, g), rtol=2e-6, atol=1e-30, err_msg=act.name)
+
+
+def test_sigmoid_derivative_given_the_output_differentiates_to_the_second_derivative(x64):
+    # Forward-over-reverse curvature differentiates the hand-written backward pass, and so this
+    # derivative: d/da sigma'(a) = sigma'(a) (1 - 2 sigma(a)), finite far into saturation (where
+    # e^-a overflows, a product inf * 0 would make it NaN).
+    f = lambda t: activations.sigmoid.deriv_given_output(t, activations.sigmoid(t))  # noqa: E731
+    a = jnp.linspace(-8.0, 8.0, 161, dtype=jnp.float64)
+    s = activations.sigmoid(a)
+    np.testing.assert_allclose(jax.vmap(jax.grad(f))(a), s * (1 - s) * (1 - 2 * s), rtol=1e-12, atol=1e-15)
+    far = jnp.array([-800.0, -100.0, 100.0, 800.0], jnp.float32)
+    for grad in (jax.vmap(jax.grad(f))(far), jax.jvp(f, (far,), (jnp.ones_like(far),))[1]):
+        assert np.isfinite(np.asarray(grad)).all()
