@@ -26,7 +26,9 @@ rounds of one epoch each:
 * ``plain JAX wide``: the shared order written by hand for this network
   (forward and backward of both layers inline, the first layer's product and
   weight gradient as single products over a group of 32, ``lax.map`` over
-  the groups) — the reference for ``shared order``;
+  the groups, ``sigma' = z (1 - z)``) — the reference for ``shared order``;
+* ``wide, precise``: the same with ``sigma' = sigma(a) sigma(-a)``, the
+  relative precision in saturation that fnn's ``sigma'`` keeps;
 * ``plain JAX vmap``: a vmapped scanned epoch written inline here
   (``jax.value_and_grad``, the optimizer by hand, each member's mini-batches
   gathered inside the scan, one group) — what a JAX user would write without fnn;
@@ -41,7 +43,7 @@ Also printed: the device kind, the float32 matmul peak measured in the same
 run (:class:`benchmarks.train.MatmulPeak`) and each contestant's fraction of
 it (FLOPs counted for the matrix products only), the ratios of
 ``fit_population`` and ``shared order`` to ``P x fit`` and of ``shared order``
-to ``plain JAX wide``, and the load average.
+to ``plain JAX wide`` and to ``wide, precise``, and the load average.
 """
 
 from __future__ import annotations
@@ -118,9 +120,14 @@ def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
     return run
 
 
-def plain_jax_wide(w: Workload, x, y, p: int, chunk: int = 32) -> Callable[[], int] | None:
+def plain_jax_wide(w: Workload, x, y, p: int, chunk: int = 32, precise: bool = False) -> Callable[[], int] | None:
     """The shared data order by hand for a one-hidden-layer sigmoid network with the quadratic cost and
-    SGD: groups of ``chunk`` members, the first layer's product and weight gradient one product each."""
+    SGD: groups of ``chunk`` members, the first layer's product and weight gradient one product each.
+
+    ``sigma'`` is ``z (1 - z)`` from the forward pass's ``z`` (what one writes by hand; it rounds to 0
+    where ``a > ~17`` in float32), or with ``precise`` ``sigma(a) sigma(-a)`` (``jax.grad``'s rule for
+    ``jax.nn.sigmoid``; fnn keeps the same relative precision as ``z (1 - z)`` with ``1 - z = e^-a z``
+    where ``a > 0``)."""
     if len(w.sizes) != 3 or w.opt != "sgd" or w.cost != "quadratic" or w.hidden != "sigmoid":
         return None
     m, nb = w.batch, w.n // w.batch
@@ -131,6 +138,10 @@ def plain_jax_wide(w: Workload, x, y, p: int, chunk: int = 32) -> Callable[[], i
     stack = lambda a: jnp.stack([a] * p).reshape((p // c, c) + a.shape)  # noqa: E731
     params = tuple(stack(a) for a in (W1, b1, W2, b2))
     n0, n1, k = w.sizes
+    if precise:
+        deriv = lambda a, z: jax.nn.sigmoid(a) * jax.nn.sigmoid(-a)  # noqa: E731
+    else:
+        deriv = lambda a, z: z * (1 - z)  # noqa: E731
 
     def group_epoch(q, idx, x, y):
         def step(q, i):
@@ -138,9 +149,10 @@ def plain_jax_wide(w: Workload, x, y, p: int, chunk: int = 32) -> Callable[[], i
             xb, t = jnp.take(x, i, axis=0), jax.nn.one_hot(jnp.take(y, i, axis=0), k, dtype=x.dtype)
             a1 = (xb @ W1.reshape(c * n1, n0).T).reshape(m, c, n1) + b1
             z1 = jax.nn.sigmoid(a1)
-            z2 = jax.nn.sigmoid(jnp.einsum("mcj,ckj->mck", z1, W2) + b2)
-            d2 = (z2 - t[:, None, :]) * z2 * (1 - z2) / m
-            d1 = jnp.einsum("mck,ckj->mcj", d2, W2) * z1 * (1 - z1)
+            a2 = jnp.einsum("mcj,ckj->mck", z1, W2) + b2
+            z2 = jax.nn.sigmoid(a2)
+            d2 = (z2 - t[:, None, :]) * deriv(a2, z2) / m
+            d1 = jnp.einsum("mck,ckj->mcj", d2, W2) * deriv(a1, z1)
             g = ((d1.reshape(m, c * n1).T @ xb).reshape(c, n1, n0), d1.sum(0),
                  jnp.einsum("mck,mcj->ckj", d2, z1), d2.sum(0))
             cost = 0.5 * jnp.sum((z2 - t[:, None, :]) ** 2, axis=(0, 2)) / m
@@ -294,6 +306,7 @@ def contestants_for(w: Workload, x, y, p: int, torch_ok: bool) -> dict[str, Call
     wide = plain_jax_wide(w, x, y, p)
     if wide is not None:
         out["plain JAX wide"] = wide
+        out["wide, precise"] = plain_jax_wide(w, x, y, p, precise=True)
     tv = torch_vmap(w, x, y, p) if torch_ok else None
     if tv is not None:
         out["torch.func.vmap"] = tv
@@ -310,11 +323,12 @@ def print_table(rows: list, peak: float) -> None:
             print(f"{w.name:40} {p:4d} {k:16} {v:12,.0f} {pct:6.1f}%")
         print()
     print("ratios: fit_population / P x fit, shared order / P x fit, shared order / plain JAX wide, "
-          "fit_population / one vmap group")
+          "shared order / wide, precise, fit_population / one vmap group")
     for w, p, best in rows:
         r = lambda a, b: best[a] / best[b] if a in best and b in best else float("nan")  # noqa: E731
         print(f"{w.name:40} {p:4d} {r('fit_population', 'P x fit'):6.2f}x {r('shared order', 'P x fit'):6.2f}x "
-              f"{r('shared order', 'plain JAX wide'):6.2f}x {r('fit_population', 'one vmap group'):6.2f}x")
+              f"{r('shared order', 'plain JAX wide'):6.2f}x {r('shared order', 'wide, precise'):6.2f}x "
+              f"{r('fit_population', 'one vmap group'):6.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
