@@ -1,4 +1,4 @@
-"""Robustness of the command line and its run folders (issue 11): nothing a user does loses
+"""Robustness of the command line and its run folders: nothing a user does loses
 their work, every mistake gets one line naming the argument (exit 2), never a traceback."""
 
 from __future__ import annotations
@@ -454,3 +454,34 @@ def test_evaluate_warns_when_the_data_differs_from_the_runs(run, capsys):
     _edit_config(run, data=None)  # a run without the record (older fnn): no warning
     assert cli.main(["evaluate", str(run)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_resume_refuses_data_other_than_the_data_the_run_began_with(run, capsys):
+    before = (run / "history.json").read_text()
+    _edit_config(run, data={"generator": "fnn.data.blobs", "seed": 1, "train": 2000, "test": 500})
+    err = _error(capsys, ["train", "--resume", str(run), "--epochs", "1", "--no-progress"])
+    assert "argument --resume: the data read now is not the data" in err and " now, 1 in the run" in err
+    assert (run / "history.json").read_text() == before  # nothing trained, nothing written
+    _edit_config(run, data=None)  # a run without the record (older fnn) is not checked
+    assert cli.main(["train", "--resume", str(run), "--epochs", "1", "--no-progress"]) == 0
+
+
+def test_resume_knows_the_files_by_their_sha256_not_their_path(tmp_path, capsys):
+    # (Changed files of MNIST or Fashion-MNIST are refused by fnn.data itself: it checks their hashes.)
+    src = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    if not (src / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST files not installed")
+    first, moved = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(src, first)
+    out = tmp_path / "r"
+    assert cli.main(["train", "--data-dir", str(first), "--sizes", "784,8,10", "--epochs", "1", "--batch-size",
+                     "1000", "--no-progress", "--out", str(out)]) == 0
+    first.rename(moved)
+    assert cli.main(["train", "--resume", str(out), "--data-dir", str(moved), "--epochs", "1", "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert all(v["path"].startswith(str(moved)) for v in cfg["data"].values())
+    _edit_config(out, data={**cfg["data"], "train_labels": {"path": "x", "sha256": "0" * 64}})
+    capsys.readouterr()
+    err = _error(capsys, ["train", "--resume", str(out), "--data-dir", str(moved), "--epochs", "1", "--no-progress"])
+    assert "argument --data-dir: the data read now is not the data" in err and "train_labels: " in err
+    assert "train_images" not in err and "point --data-dir at those files" in err

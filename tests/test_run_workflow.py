@@ -375,3 +375,17 @@ def test_validation_leaving_few_classes_in_training_does_not_blame_sizes(tmp_pat
     assert cli.main(["train", "--dataset", "synthetic", "--sizes", "784,16,10", "--norm", "none",
                      "--validation", "1995", "--batch-size", "5", "--epochs", "1", "--out", str(tmp_path / "r"),
                      "--quiet"]) == 0
+
+
+def test_a_sweep_resumes_only_on_the_data_it_began_with(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", *SWEEP, "--grid", "rate=0.05,0.2", "--seeds", "1", "--epochs", "1", "--out", str(out),
+                     "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**cfg, "data": {**cfg["data"], "train": 1999}}))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sweep", "--resume", str(out), "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --resume: the data read now is not the data" in err
+    assert "train: 2000 now, 1999 in the run" in err

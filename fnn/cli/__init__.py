@@ -23,7 +23,8 @@ each epoch (``val_acc`` in the progress bar, ``val_cost``/``val_accuracy`` in
 ``--validation 0`` trains on every training example and monitors nothing.
 
 **The run folder** (:mod:`fnn.runs`): ``config.json`` (the checked config;
-under ``"data"`` the path and SHA-256 of every data file read; under
+under ``"data"`` the path and SHA-256 of every data file read, which a
+resumed run must read again, by content, wherever the files now are; under
 ``"provenance"`` the command line, git commit, versions, device and host),
 ``metrics.jsonl`` (a line per epoch), ``checkpoint.npz`` (the
 :class:`fnn.train.TrainState`, :mod:`fnn.checkpoint`; both saved after every

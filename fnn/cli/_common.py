@@ -97,9 +97,7 @@ def check_processes_agree(cfg: Mapping[str, Any]) -> None:
     from fnn import distributed
 
     def comparable(key: str, value: Any) -> Any:
-        if key == "data" and isinstance(value, dict):
-            return {k: (v.get("sha256") if isinstance(v, dict) else v) for k, v in value.items()}
-        return value
+        return data_identity(value) if key == "data" else value
 
     values = {_FLAG_OF.get(k, "--" + k.replace("_", "-")): comparable(k, v) for k, v in sorted(cfg.items())}
     try:
@@ -176,6 +174,38 @@ def provenance(name: str, data_dir: str | None) -> dict:
     if name == "synthetic":
         return {"generator": "fnn.data.blobs", "seed": SYNTHETIC_SEED, **SYNTHETIC_SIZES}
     return data.provenance(name, data_dir=data_dir)
+
+
+def data_identity(recorded: Any) -> Any:
+    """What identifies the data a run recorded under ``"data"``: each file's SHA-256 (not its path), or
+    the synthetic set's generator and sizes."""
+    if not isinstance(recorded, dict):
+        return recorded
+    return {k: (v.get("sha256") if isinstance(v, dict) else v) for k, v in recorded.items()}
+
+
+def check_resumed_data(recorded: Any, now: Mapping[str, Any], folder: pathlib.Path) -> None:
+    """A resumed run reads the data it began with: the files' SHA-256 (or the synthetic set) recorded in
+    its ``config.json`` equal those read now, whatever their paths; a :class:`UsageError` otherwise,
+    naming each file that differs (of ``--data-dir``; of ``--resume`` for a synthetic set this fnn
+    generates otherwise). A run recorded without ``"data"`` is not checked."""
+    if recorded is None:
+        return
+    then, read = data_identity(recorded), data_identity(now)
+    if then == read:
+        return
+    files = isinstance(recorded, dict) and all(isinstance(v, dict) for v in recorded.values())
+    if isinstance(then, dict) and isinstance(read, dict):
+        keys = sorted(set(then) | set(read), key=str)
+        diff = "; ".join(f"{k}: {read.get(k)!r} now, {then.get(k)!r} in the run" for k in keys
+                         if then.get(k) != read.get(k))
+    else:
+        diff = f"{read!r} now, {then!r} in the run"
+    advice = ("point --data-dir at those files, or start a new run" if files else
+              "resume it with the fnn that began it, or start a new run")
+    raise UsageError("--data-dir" if files else "--resume",
+                     f"the data read now is not the data {folder} began with ({diff}); a resumed run "
+                     f"continues on its own data: {advice}")
 
 
 def data_error(flag: str, err: Exception) -> UsageError:

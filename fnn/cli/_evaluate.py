@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from fnn import runs
-from fnn.cli._common import data_error, load_dataset, provenance
+from fnn.cli._common import data_error, data_identity, load_dataset, provenance
 from fnn.cli._config import SPLITS, UsageError, build_network, build_optimizer, check_config, check_sweep_config
 
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         now = provenance(cfg["dataset"], args.data_dir)
     except (FileNotFoundError, ValueError, OSError) as err:
         raise data_error("--data-dir", err) from err
-    if "data" in cfg and cfg["data"] != now:  # e.g. a version of the files other than the run's
+    if "data" in cfg and data_identity(cfg["data"]) != data_identity(now):  # another version of the files
         print(f"fnn evaluate: warning: the data read now ({now}) differs from the run's ({cfg['data']})",
               file=sys.stderr)
     where = f"on {x.shape[0]} examples of {cfg['dataset']}"

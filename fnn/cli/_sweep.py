@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from fnn import runs
-from fnn.cli._common import Datasets, start, whole_copy
+from fnn.cli._common import Datasets, check_resumed_data, start, whole_copy
 from fnn.cli._config import (
     GRID_ALIASES, SWEEP_DEFAULT_GRID, SWEEP_DEFAULT_SEEDS, UsageError, build_network, build_optimizer,
     check_flags, check_sweep_config, sweep_config_from_dict,
@@ -385,7 +385,9 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     except UsageError as err:
         raise UsageError("--resume", f"{folder / 'config.json'}: {err.message}") from err
     grid = make_grid(cfg)
+    recorded = cfg.get("data")
     begun = start(cfg, argparse.Namespace(**{**vars(args), "out": None}), "sweep", members=grid.size)
+    check_resumed_data(recorded, cfg["data"], folder)
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     cfg["schedule_steps"] = runs.schedule_steps(cfg, begun.data.train[0].shape[0])
     pop = jax.eval_shape(lambda: _population(cfg, grid))

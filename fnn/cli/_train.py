@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from fnn import runs
-from fnn.cli._common import Datasets, start, whole_copy
+from fnn.cli._common import Datasets, check_resumed_data, start, whole_copy
 from fnn.cli._config import UsageError, build_network, build_optimizer, check_config, check_flags, \
     config_from_dict
 from fnn.cli._record import EPOCH_KEYS, Log, epoch_line, provenance, train_text
@@ -204,7 +204,9 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
         cfg = {**raw, **check_config(raw)}
     except UsageError as err:
         raise UsageError("--resume", f"{folder / 'config.json'}: {err.message}") from err
+    recorded = cfg.get("data")
     begun = start(cfg, argparse.Namespace(**{**vars(args), "out": None}), "train")
+    check_resumed_data(recorded, cfg["data"], folder)
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     cfg["schedule_steps"] = runs.schedule_steps(cfg, begun.data.train[0].shape[0])
     net, optimizer = build_network(cfg), build_optimizer(cfg)
