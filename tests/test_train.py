@@ -129,6 +129,34 @@ def test_scan_epoch_equals_a_loop_of_steps():
     _leaves_close(s_scan.opt_state, s_loop.opt_state, rtol=1e-5, atol=1e-6)
 
 
+def test_gather_block_is_the_largest_divisor_within_the_budget():
+    assert train_step.gather_block(2000, 31_360) == 125  # 784 float32 inputs at m = 10, 4 MiB: 133 fit
+    assert train_step.gather_block(2000, 31_360, budget=100 * 31_360) == 100
+    assert train_step.gather_block(4999, 100) == 4999 and train_step.gather_block(4999, 10**6) == 1  # prime
+    assert train_step.gather_block(6, 10**9) == 1 and train_step.gather_block(1, 1) == 1
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_an_epoch_gathering_blocks_of_mini_batches_is_bit_identical_to_one_at_a_time(guarded):
+    from fnn.train import _setup
+
+    x, y = _blobs(n=100)
+    net = _net()
+    opt = optim.momentum(0.05, 0.9)
+    s = _setup.make_setup(net, "log_likelihood", opt, batch_size=8)  # 12 mini-batches, the last 4 dropped
+    state = train.init_state(net, opt, jax.random.key(3))
+    runs = []
+    for budget in (0, 3 * 8 * x[0].nbytes, 10**9):  # one at a time, blocks of 3, all 12 at once
+        epoch = jax.jit(train_step.epoch_fn(s, guarded=guarded, gather_bytes=budget))
+        out = epoch(state, jnp.asarray(-1, jnp.int32), x, y) if guarded else epoch(state, x, y)
+        runs.append(jax.tree_util.tree_map(
+            lambda a: np.asarray(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a), out))
+    for other in runs[1:]:
+        chex.assert_trees_all_equal(runs[0], other)
+    metrics = runs[0][-1]
+    assert metrics.cost.shape == (12,) and np.isfinite(metrics.cost).all()
+
+
 def test_consecutive_epochs_use_different_shuffles():
     x, y = _blobs(n=64)
     net = _net()

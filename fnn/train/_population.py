@@ -113,7 +113,9 @@ def population_epoch(s: Setup, guarded: bool = False, chunk: int = 1, p: int = 1
         group = _wide.shared_epoch_fn(s, guarded)
         run_group = lambda t, x, y, idx: group(t[0], t[1], x, y, idx)  # noqa: E731
     else:
-        epoch = _step.epoch_fn(s, guarded=guarded, shard_batches=False)
+        # each member of a group gathers its own blocks of mini-batches: the group's within the budget
+        epoch = _step.epoch_fn(s, guarded=guarded, shard_batches=False,
+                               gather_bytes=_step.GATHER_BYTES // max(1, min(chunk, local)))
 
         def member_epoch(state: TrainState, diverged: Array, x: Array, y: Array):
             if guarded:

@@ -28,7 +28,7 @@ from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn.train._setup import Setup
 from fnn.train._state import Metrics, TrainState
-from fnn.train._step import all_finite, cast_floats, rate
+from fnn.train._step import all_finite, cast_floats, gather_block, rate, scan_batches
 
 Array = jax.Array
 
@@ -85,9 +85,9 @@ def shared_epoch_fn(s: Setup, guarded: bool) -> Callable:
     guarded as :func:`fnn.train._step.epoch_fn` (member by member)."""
     update = shared_update_fn(s)
 
-    def body(carry, idx, x, y):
+    def body(carry, batch):
         st, d = carry
-        new, metrics, value = update(st, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
+        new, metrics, value = update(st, *batch)
         if not guarded:
             return (new, d), metrics
         ok = (d < 0) & jnp.isfinite(value) & jax.vmap(all_finite)(new.params)
@@ -96,7 +96,8 @@ def shared_epoch_fn(s: Setup, guarded: bool) -> Callable:
         return (new, d), metrics._replace(cost=jnp.where(ok, metrics.cost, jnp.nan))
 
     def epoch(states: TrainState, diverged: Array, x: Array, y: Array, idx: Array):
-        (states, diverged), metrics = jax.lax.scan(lambda c, i: body(c, i, x, y), (states, diverged), idx)
+        block = gather_block(idx.shape[0], idx.shape[1] * x[0].nbytes)  # the group's one mini-batch a step
+        (states, diverged), metrics = scan_batches(body, (states, diverged), x, y, idx, block)
         metrics = jax.tree_util.tree_map(lambda a: a.T, metrics)  # (n_batches, c) -> (c, n_batches)
         return states, diverged, metrics, jax.vmap(all_finite)(states.params)
 
