@@ -48,6 +48,7 @@ CASES = [
     (3, "shared", "backprop", None),
     (2, "shared", "autodiff", None),
     (1, "shared", "backprop", "batch"),
+    (1, "member", "backprop", "batch"),  # one member at a time: its own epoch, not a vmap of one
 ]
 
 
@@ -107,14 +108,14 @@ def test_shared_order_errors_name_the_argument():
         train.fit(net, "quadratic", optim.gd(0.1), (x, y), 1, 16, state=s, data_key=jax.random.key(1), progress=False)
 
 
-@pytest.mark.parametrize("order", ["member", "shared"])
-def test_a_divergence_inside_a_group_leaves_the_others_unchanged(x64, order):
+@pytest.mark.parametrize("order, chunk", [("member", 2), ("shared", 2), ("member", 1)])
+def test_a_divergence_inside_a_group_leaves_the_others_unchanged(x64, order, chunk):
     x, y = _blobs()
     x = x * 30.0
     net = nn.MLP((5, 8, 3), hidden="relu", output="linear")
     keys = jax.random.split(jax.random.key(11), 3)
     rates = np.array([1e-4, 1e3, 3e-4])
-    kw = dict(progress=False, dtype=jnp.float64, chunk=2, data_order=order)
+    kw = dict(progress=False, dtype=jnp.float64, chunk=chunk, data_order=order)
     states, hist = train.fit_population(net, "quadratic", optim.gd(0.1), (x, y), 3, 16, keys,
                                         hyperparams={"rate": rates}, **kw)
     div = hist["diverged"]
@@ -149,11 +150,12 @@ def test_default_chunk_is_a_power_of_two_from_the_bytes_per_member_and_the_batch
     net = nn.MLP((784, 30, 10))
     sgd = train.init_population(net, optim.gd(0.1), jax.random.split(jax.random.key(0), 4))
     adam = train.init_population(nn.MLP((784, 100, 10)), optim.adam(1e-3), jax.random.split(jax.random.key(0), 4))
-    assert _population.default_chunk(sgd, 4, 10) == 2  # 95 KB a member: 320 KiB / 95 KB = 3.4 -> 2
-    assert _population.default_chunk(sgd, 4, 100) == 32  # 3.2 MiB / 95 KB = 34 -> at most 32
+    assert _population.default_chunk(sgd, 4, 10) == 1  # 10 x 23,820 weights: 2.4e5 multiply-adds a step
+    assert _population.default_chunk(sgd, 4, 41) == 1 and _population.default_chunk(sgd, 4, 42) == 16  # 1e6
+    assert _population.default_chunk(sgd, 4, 100) == 32  # 6.25 MiB / 95 KB = 67 -> at most 32
     assert _population.default_chunk(sgd, 4, 10, "shared") == 32  # 4 MiB whatever the batch
-    assert _population.default_chunk(adam, 4, 64) == 2  # 0.95 MB a member (parameters, Adam's m and v)
-    assert _population.default_chunk(adam, 4, 1) == 1  # never below one member
+    assert _population.default_chunk(adam, 4, 64) == 4  # 0.95 MB a member (parameters, Adam's m and v)
+    assert _population.default_chunk(adam, 4, 8) == 1  # 6.4e5 multiply-adds a step
 
 
 _SHARDED_SCRIPT = textwrap.dedent(

@@ -46,9 +46,11 @@ Array = jax.Array
 DATA_ORDERS = ("member", "shared")
 
 #: In each member's own data order the default group keeps its members' parameters and optimizer
-#: states within ``GROUP_BYTES_PER_EXAMPLE * batch_size`` bytes; in a shared order within
+#: states within ``GROUP_BYTES_PER_EXAMPLE * batch_size`` bytes, and is one member where a member's
+#: step does fewer than ``SMALL_STEP_MACS`` multiply-adds; in a shared order it keeps them within
 #: ``SHARED_GROUP_BYTES`` (see :func:`default_chunk`).
-GROUP_BYTES_PER_EXAMPLE = 32 * 2**10
+GROUP_BYTES_PER_EXAMPLE = 64 * 2**10
+SMALL_STEP_MACS = 10**6
 SHARED_GROUP_BYTES = 4 * 2**20
 MAX_CHUNK = 32
 
@@ -56,20 +58,28 @@ MAX_CHUNK = 32
 def default_chunk(states: TrainState, p: int, batch_size: int, data_order: str = "member") -> int:
     """The group size ``chunk=None`` picks: the largest power of two ``<= B / b`` and ``<= MAX_CHUNK``
     (at least 1), ``b`` the bytes of one member's parameters and optimizer state and ``B`` the group's
-    budget: ``GROUP_BYTES_PER_EXAMPLE * batch_size`` (32 KiB per example of the mini-batch) in each
+    budget: ``GROUP_BYTES_PER_EXAMPLE * batch_size`` (64 KiB per example of the mini-batch) in each
     member's own data order, ``SHARED_GROUP_BYTES`` (4 MiB) in a shared one, whose wide first-layer
-    product gains from width.
+    product gains from width. In a member's own order, 1 where a member's step does fewer than
+    ``SMALL_STEP_MACS`` (10^6) multiply-adds (``batch_size`` times its weights).
 
-    Why the budget grows with the mini-batch: a step does about ``m`` multiply-adds per weight, so at
-    small ``m`` it is bound by reading the group's weights and wants them in cache, while at large
-    ``m`` wider groups amortize the step's fixed costs. Measured on 2 CPU cores (a sweep of groups of
-    1 to 32 beside a loop of ``fit``, P = 8 to 512, load below 1.6): 784-30-10 with SGD (95 KB a
-    member) ran best in groups of 2 to 4 at ``m = 10`` (0.91-1.09x the loop; 0.83-0.96x in groups of
-    16) and of 16 to 32 at ``m = 100`` (1.11-1.24x); 784-100-10 with Adam (0.95 MB a member, m = 64)
-    best in groups of 2 to 4. Powers of two divide the usual population sizes, so no partial last
-    group is compiled.
+    Why: a step does about ``m`` multiply-adds per weight. At small ``m`` the products of a vmapped
+    group run slower than one member's own products (per-member overhead of a batched product), so
+    members run one at a time, each with the epoch :func:`fit` compiles; at larger ``m`` wider groups
+    amortize the step's fixed costs while their weights stay in cache. Measured on 2 CPU cores (groups
+    beside a loop of ``fit``, P = 32 and 128, load below 2): 784-30-10 with SGD (95 KB a member) at
+    ``m = 10`` (2.4 * 10^5 multiply-adds a step) ran at 0.98-1.01x the loop one member at a time,
+    0.78-0.81x in groups of 2 and 0.62-0.71x in groups of 16; at ``m = 100`` at 1.02x alone, 1.09x in
+    groups of 4 and 1.32-1.36x in groups of 16 to 32; 784-100-10 with Adam (0.95 MB a member,
+    ``m = 64``) at 0.99x alone, 1.04x in groups of 2 and 1.16x in groups of 4. Powers of two divide
+    the usual population sizes, so no partial last group is compiled.
     """
-    b = sum(a.nbytes for a in jax.tree_util.tree_leaves((states.params, states.opt_state))) // max(p, 1)
+    params = jax.tree_util.tree_leaves((states.params, states.opt_state))
+    b = sum(a.nbytes for a in params) // max(p, 1)
+    if data_order != "shared":
+        weights = sum(layer["W"].size for layer in states.params) // max(p, 1)
+        if batch_size * weights < SMALL_STEP_MACS:
+            return 1
     budget = SHARED_GROUP_BYTES if data_order == "shared" else GROUP_BYTES_PER_EXAMPLE * batch_size
     fit = max(1, min(MAX_CHUNK, budget // max(b, 1)))
     return 1 << (int(fit).bit_length() - 1)
@@ -126,6 +136,10 @@ def population_epoch(s: Setup, guarded: bool = False, chunk: int = 1, p: int = 1
 
         vm = jax.vmap(member_epoch, in_axes=(0, 0, None, None))
         run_group = lambda t, x, y, idx: vm(t[0], t[1], x, y)  # noqa: E731
+        if min(chunk, local) == 1:  # one member at a time: its own epoch as fit runs it, not a vmap of one
+            def run_group(t, x, y, idx):
+                one = jax.tree_util.tree_map(lambda a: a[0], t)
+                return jax.tree_util.tree_map(lambda a: a[None], member_epoch(one[0], one[1], x, y))
     on_device = chunked(run_group, min(chunk, local), local)
 
     def run(states: TrainState, diverged: Array, x: Array, y: Array):
