@@ -25,6 +25,7 @@ gradients. ``m`` must be a multiple of the number of devices.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Sequence
 
 import jax
@@ -136,6 +137,11 @@ def gather_block(n_batches: int, batch_bytes: int, budget: int = GATHER_BYTES) -
     return max(d for d in range(1, fit + 1) if n_batches % d == 0)
 
 
+def row_bytes(x: Array) -> int:
+    """The bytes of one example of ``x`` (its rows along the first axis)."""
+    return math.prod(x.shape[1:]) * jnp.dtype(x.dtype).itemsize
+
+
 def scan_batches(body: Callable, carry: Any, x: Array, y: Array, idx: Array, block: int) -> tuple[Any, Any]:
     """``lax.scan`` of ``body(carry, (xb, yb))`` over the mini-batches ``idx`` ``(n_batches, m)``, their
     rows gathered ``block`` mini-batches at a time (``block`` divides ``n_batches``)."""
@@ -180,7 +186,7 @@ def epoch_fn(s: Setup, guarded: bool = False, shard_batches: bool = True, gather
     def block_of(x: Array, idx: Array) -> int:
         if mesh is not None or gather_bytes <= 0:
             return 1
-        return gather_block(idx.shape[0], idx.shape[1] * x[0].nbytes, gather_bytes)
+        return gather_block(idx.shape[0], idx.shape[1] * row_bytes(x), gather_bytes)
 
     def epoch(state: TrainState, x: Array, y: Array):
         idx = batches(state, x)

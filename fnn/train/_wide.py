@@ -28,7 +28,7 @@ from fnn import costs as _costs
 from fnn import optim as _optim
 from fnn.train._setup import Setup
 from fnn.train._state import Metrics, TrainState
-from fnn.train._step import all_finite, cast_floats, gather_block, rate, scan_batches
+from fnn.train._step import all_finite, cast_floats, gather_block, rate, row_bytes, scan_batches
 
 Array = jax.Array
 
@@ -96,7 +96,7 @@ def shared_epoch_fn(s: Setup, guarded: bool) -> Callable:
         return (new, d), metrics._replace(cost=jnp.where(ok, metrics.cost, jnp.nan))
 
     def epoch(states: TrainState, diverged: Array, x: Array, y: Array, idx: Array):
-        block = gather_block(idx.shape[0], idx.shape[1] * x[0].nbytes)  # the group's one mini-batch a step
+        block = gather_block(idx.shape[0], idx.shape[1] * row_bytes(x))  # one gather for all members
         (states, diverged), metrics = scan_batches(body, (states, diverged), x, y, idx, block)
         metrics = jax.tree_util.tree_map(lambda a: a.T, metrics)  # (n_batches, c) -> (c, n_batches)
         return states, diverged, metrics, jax.vmap(all_finite)(states.params)
