@@ -74,8 +74,7 @@ def default_chunk(states: TrainState, p: int, batch_size: int, data_order: str =
     ``m = 64``) at 0.99x alone, 1.04x in groups of 2 and 1.16x in groups of 4. Powers of two divide
     the usual population sizes, so no partial last group is compiled.
     """
-    params = jax.tree_util.tree_leaves((states.params, states.opt_state))
-    b = sum(a.nbytes for a in params) // max(p, 1)
+    b = sum(a.nbytes for a in jax.tree_util.tree_leaves((states.params, states.opt_state))) // max(p, 1)
     if data_order != "shared":
         weights = sum(layer["W"].size for layer in states.params) // max(p, 1)
         if batch_size * weights < SMALL_STEP_MACS:

@@ -188,12 +188,15 @@ def epoch_fn(s: Setup, guarded: bool = False, shard_batches: bool = True, gather
             return 1
         return gather_block(idx.shape[0], idx.shape[1] * row_bytes(x), gather_bytes)
 
-    def epoch(state: TrainState, x: Array, y: Array):
-        idx = batches(state, x)
+    def over_batches(body: Callable, carry: Any, x: Array, y: Array, idx: Array):
+        # lax.scan of body(carry, (xb, yb)) over the mini-batches, gathered in blocks where allowed
         block = block_of(x, idx)
         if block > 1:
-            return scan_batches(lambda st, b: step(st, *b), state, x, y, idx, block)
-        return jax.lax.scan(lambda st, i: step(st, *take(x, y, i)), state, idx)
+            return scan_batches(body, carry, x, y, idx, block)
+        return jax.lax.scan(lambda c, i: body(c, take(x, y, i)), carry, idx)
+
+    def epoch(state: TrainState, x: Array, y: Array):
+        return over_batches(lambda st, b: step(st, *b), state, x, y, batches(state, x))
 
     def guarded_epoch(state: TrainState, diverged: Array, x: Array, y: Array):
         def body(carry, batch):
@@ -202,12 +205,7 @@ def epoch_fn(s: Setup, guarded: bool = False, shard_batches: bool = True, gather
             d = jnp.where((d < 0) & ~ok, st.step + 1, d)  # st is the unchanged state where not ok
             return (st, d), metrics._replace(cost=jnp.where(ok, metrics.cost, jnp.nan))
 
-        idx = batches(state, x)
-        block = block_of(x, idx)
-        if block > 1:
-            (state, diverged), metrics = scan_batches(body, (state, diverged), x, y, idx, block)
-        else:
-            (state, diverged), metrics = jax.lax.scan(lambda c, i: body(c, take(x, y, i)), (state, diverged), idx)
+        (state, diverged), metrics = over_batches(body, (state, diverged), x, y, batches(state, x))
         return state, diverged, metrics
 
     return guarded_epoch if guarded else epoch
