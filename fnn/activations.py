@@ -70,10 +70,12 @@ class Activation:
         Elementwise: ``g * sigma'(a)`` (the Hadamard product of BP1/BP2).
         Softmax: ``J^T g = z * (g - sum_j g_j z_j)`` without forming ``J``.
         ``z``: ``sigma(a)`` when the caller holds it (a forward pass does), so that it is not
-        computed again; it must equal ``sigma(a)`` (not checked).
+        computed again; it must equal ``sigma(a)`` (its shape is checked, its values are not).
         """
         a = jnp.asarray(a)
         g = jnp.asarray(g)
+        if z is not None and jnp.shape(z) != a.shape:
+            raise ValueError(f"z must be sigma(a), of a's shape {a.shape}, got shape {jnp.shape(z)}")
         if self.elementwise:
             if z is not None and self.deriv_given_output is not None:
                 return g * self.deriv_given_output(a, jnp.asarray(z))

@@ -88,6 +88,8 @@ def test_vjp_given_the_output_equals_vjp_without_it():
     g = jnp.cos(a)
     for act in (activations.sigmoid, activations.tanh, activations.relu, activations.softmax):
         np.testing.assert_allclose(act.vjp(a, g, act(a)), act.vjp(a, g), rtol=2e-6, atol=1e-30, err_msg=act.name)
+    with pytest.raises(ValueError, match=r"z must be sigma\(a\), of a's shape \(9, 9\), got shape \(9,\)"):
+        activations.sigmoid.vjp(a, g, a[0])
 
 
 def test_sigmoid_derivative_given_the_output_differentiates_to_the_second_derivative(x64):
