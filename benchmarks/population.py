@@ -16,17 +16,22 @@ members together (P x examples per epoch / seconds), best of interleaved
 rounds of one epoch each:
 
 * ``fit_population``: the compiled population epoch that
-  :func:`fnn.train.fit_population` runs with its defaults (members in groups
-  of ``default_chunk``, each member its own data order), with its per-epoch
+  :func:`fnn.train.fit_population` runs with its defaults (``default_threads``
+  concurrent parts of the members, one host thread each; in a part, groups of
+  ``default_chunk``; each member its own data order), with its per-epoch
   transfer of the metrics to the host;
-* ``one vmap group``: the same with ``chunk=P`` (all members in one vmap: their
-  parameters and optimizer states leave the cache past P of about 32);
+* ``one vmap group``: the same with ``chunk=P`` and one thread (all members in
+  one vmap: their parameters and optimizer states leave the cache past P of
+  about 32);
 * ``shared order``: ``data_order="shared"`` (every member the same mini-batch;
-  the first layer one wide product per group), default groups;
+  the first layer one wide product per group), default parts and groups;
+* ``shared, 1 thread``: the same with ``threads=1``: one program, as the
+  references below run;
 * ``plain JAX wide``: the shared order written by hand for this network
   (forward and backward of both layers inline, the first layer's product and
-  weight gradient as single products over a group of 32, ``lax.map`` over
-  the groups, ``sigma' = z (1 - z)``) — the reference for ``shared order``;
+  weight gradient as single products over a group, ``lax.map`` over the
+  groups, ``sigma' = z (1 - z)``), in one thread with the groups of
+  ``shared, 1 thread`` — the reference for fnn's shared order;
 * ``wide, precise``: the same with ``sigma' = sigma(a) sigma(-a)``, the
   relative precision in saturation that fnn's ``sigma'`` keeps;
 * ``plain JAX vmap``: a vmapped scanned epoch written inline here
@@ -41,9 +46,11 @@ rounds of one epoch each:
 
 Also printed: the device kind, the float32 matmul peak measured in the same
 run (:class:`benchmarks.train.MatmulPeak`) and each contestant's fraction of
-it (FLOPs counted for the matrix products only), the ratios of
-``fit_population`` and ``shared order`` to ``P x fit`` and of ``shared order``
-to ``plain JAX wide`` and to ``wide, precise``, and the load average.
+it (FLOPs counted for the matrix products only), the threads and groups
+fnn's defaults chose, the ratios of ``fit_population`` and ``shared order`` to
+``P x fit``, of ``shared, 1 thread`` to ``plain JAX wide`` and to ``wide,
+precise`` (the same program layout: what fnn's generality costs) and of
+``shared order`` to ``plain JAX wide``, and the load average.
 """
 
 from __future__ import annotations
@@ -95,8 +102,8 @@ def _net_opt(w: Workload):
 # contestants: each returns run() -> examples processed by all members (blocking)
 
 
-def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
-                   data_order: str = "member") -> Callable[[], int]:
+def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None, data_order: str = "member",
+                   threads: int | None = None) -> Callable[[], int]:
     """The population epoch fit_population compiles and runs (unguarded: its fast path), and its
     per-epoch transfer of the metrics and of whether each member stayed finite."""
     net, opt = _net_opt(w)
@@ -104,11 +111,12 @@ def fnn_population(w: Workload, x, y, p: int, chunk: int | None = None,
     states = fnn_train.init_population(net, opt, keys)
     if data_order == "shared":
         states = states._replace(key=jnp.stack([states.key[0]] * p))
-    chunk = _population.default_chunk(states, p, w.batch, data_order) if chunk is None else chunk
+    threads = _population.default_threads(p, None) if threads is None else threads
+    chunk = _population.default_chunk(states, p, w.batch, data_order, threads) if chunk is None else chunk
     s = _setup.make_setup(net, w.cost, opt, batch_size=w.batch)
     frozen = jnp.full((p,), -1, jnp.int32)
     xd, yd = jax.device_put(x), jax.device_put(y)
-    compiled = _population.population_epoch(s, False, chunk, p, data_order).lower(states, frozen, xd, yd).compile()
+    compiled, _ = _population.compiled_epoch(s, False, chunk, p, data_order, threads, states, frozen, xd, yd)
     box = [states, frozen]
     nb = w.n // w.batch
 
@@ -296,17 +304,30 @@ def best_rates(contestants: dict[str, Callable[[], int]], budget_s: float, min_r
     return best
 
 
+def defaults(w: Workload, p: int) -> str:
+    """The threads and groups fit_population picks for ``p`` members, each order."""
+    net, opt = _net_opt(w)
+    states = fnn_train.init_population(net, opt, jax.random.split(jax.random.key(0), p))
+    t = _population.default_threads(p, None)
+    c = {o: min(_population.default_chunk(states, p, w.batch, o, t), p // t) for o in _population.DATA_ORDERS}
+    return f"{t} thread(s); groups of {c['member']} (member order), {c['shared']} (shared)"
+
+
 def contestants_for(w: Workload, x, y, p: int, torch_ok: bool) -> dict[str, Callable[[], int]]:
     out = {
         "fit_population": fnn_population(w, x, y, p),
-        "one vmap group": fnn_population(w, x, y, p, chunk=p),
+        "one vmap group": fnn_population(w, x, y, p, chunk=p, threads=1),
         "shared order": fnn_population(w, x, y, p, data_order="shared"),
+        "shared, 1 thread": fnn_population(w, x, y, p, data_order="shared", threads=1),
         "plain JAX vmap": plain_jax_vmap(w, x, y, p),
     }
-    wide = plain_jax_wide(w, x, y, p)
+    net, opt = _net_opt(w)
+    one_thread = _population.default_chunk(fnn_train.init_population(net, opt, jax.random.split(jax.random.key(0), p)),
+                                           p, w.batch, "shared")
+    wide = plain_jax_wide(w, x, y, p, chunk=one_thread)
     if wide is not None:
         out["plain JAX wide"] = wide
-        out["wide, precise"] = plain_jax_wide(w, x, y, p, precise=True)
+        out["wide, precise"] = plain_jax_wide(w, x, y, p, chunk=one_thread, precise=True)
     tv = torch_vmap(w, x, y, p) if torch_ok else None
     if tv is not None:
         out["torch.func.vmap"] = tv
@@ -322,13 +343,13 @@ def print_table(rows: list, peak: float) -> None:
             pct = 100 * v * w.flops_per_example / 1e9 / peak
             print(f"{w.name:40} {p:4d} {k:16} {v:12,.0f} {pct:6.1f}%")
         print()
-    print("ratios: fit_population / P x fit, shared order / P x fit, shared order / plain JAX wide, "
-          "shared order / wide, precise, fit_population / one vmap group")
+    print("ratios: fit_population / P x fit, shared order / P x fit, shared 1 thread / plain JAX wide, "
+          "shared 1 thread / wide, precise, shared order / plain JAX wide, fit_population / one vmap group")
     for w, p, best in rows:
         r = lambda a, b: best[a] / best[b] if a in best and b in best else float("nan")  # noqa: E731
         print(f"{w.name:40} {p:4d} {r('fit_population', 'P x fit'):6.2f}x {r('shared order', 'P x fit'):6.2f}x "
-              f"{r('shared order', 'plain JAX wide'):6.2f}x {r('shared order', 'wide, precise'):6.2f}x "
-              f"{r('fit_population', 'one vmap group'):6.2f}x")
+              f"{r('shared, 1 thread', 'plain JAX wide'):6.2f}x {r('shared, 1 thread', 'wide, precise'):6.2f}x "
+              f"{r('shared order', 'plain JAX wide'):6.2f}x {r('fit_population', 'one vmap group'):6.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             best = best_rates({**contestants_for(w, x, y, p, torch is not None), **single}, budget, min_rounds)
             rows.append((w, p, best))
             peak.sample(1)
-            print(f"  {w.name} P={p}: " + ", ".join(f"{k} {v:,.0f}" for k, v in best.items()), flush=True)
+            print(f"  {w.name} P={p} ({defaults(w, p)}): " + ", ".join(f"{k} {v:,.0f}" for k, v in best.items()),
+                  flush=True)
     print(f"\nfloat32 matmul peak (jitted jnp.dot of {peak.n}x{peak.n}, best sample): {peak.best:.1f} GFLOP/s")
     print(f"load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f}\n")
     print_table(rows, peak.best)

@@ -1,4 +1,4 @@
-"""Populations in groups (chunk=), a shared data order (data_order='shared', fit's data_key=),
+"""Populations in groups (chunk=) and concurrent parts (threads=), a shared data order (data_order='shared', fit's data_key=),
 compiled epochs reused across calls, and the training package's smaller contracts."""
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def test_shared_order_errors_name_the_argument():
         train.fit(net, "quadratic", optim.gd(0.1), (x, y), 1, 16, state=s, data_key=jax.random.key(1), progress=False)
 
 
-@pytest.mark.parametrize("order, chunk", [("member", 2), ("shared", 2), ("member", 1)])
-def test_a_divergence_inside_a_group_leaves_the_others_unchanged(x64, order, chunk):
+@pytest.mark.parametrize("order, chunk, threads", [("member", 2, 1), ("shared", 2, 1), ("member", 1, 1),
+                                                   ("member", 1, 3), ("shared", 2, 3)])
+def test_a_divergence_inside_a_group_leaves_the_others_unchanged(x64, order, chunk, threads):
     x, y = _blobs()
     x = x * 30.0
     net = nn.MLP((5, 8, 3), hidden="relu", output="linear")
@@ -117,7 +118,7 @@ def test_a_divergence_inside_a_group_leaves_the_others_unchanged(x64, order, chu
     rates = np.array([1e-4, 1e3, 3e-4])
     kw = dict(progress=False, dtype=jnp.float64, chunk=chunk, data_order=order)
     states, hist = train.fit_population(net, "quadratic", optim.gd(0.1), (x, y), 3, 16, keys,
-                                        hyperparams={"rate": rates}, **kw)
+                                        hyperparams={"rate": rates}, threads=threads, **kw)
     div = hist["diverged"]
     assert div[0] == -1 and div[2] == -1 and div[1] >= 1, div
     assert int(train.member(states, 1).step) == div[1] - 1
@@ -153,9 +154,50 @@ def test_default_chunk_is_a_power_of_two_from_the_bytes_per_member_and_the_batch
     assert _population.default_chunk(sgd, 4, 10) == 1  # 10 x 23,820 weights: 2.4e5 multiply-adds a step
     assert _population.default_chunk(sgd, 4, 41) == 1 and _population.default_chunk(sgd, 4, 42) == 16  # 1e6
     assert _population.default_chunk(sgd, 4, 100) == 32  # 6.25 MiB / 95 KB = 67 -> at most 32
-    assert _population.default_chunk(sgd, 4, 10, "shared") == 32  # 4 MiB whatever the batch
+    assert _population.default_chunk(sgd, 4, 10, "shared") == 64  # 8 MiB / 95 KB = 87, whatever the batch
     assert _population.default_chunk(adam, 4, 64) == 4  # 0.95 MB a member (parameters, Adam's m and v)
     assert _population.default_chunk(adam, 4, 8) == 1  # 6.4e5 multiply-adds a step
+    assert _population.default_chunk(adam, 4, 8, "shared") == 8  # 8 MiB / 0.95 MB = 8.8
+    # in concurrent parts each member runs alone in its own order; the shared order keeps its groups
+    assert _population.default_chunk(sgd, 4, 100, threads=2) == 1
+    assert _population.default_chunk(sgd, 4, 10, "shared", threads=2) == 64
+
+
+def test_default_threads_is_the_largest_divisor_of_p_up_to_the_cores(monkeypatch):
+    monkeypatch.setattr(_population, "host_cores", lambda: 4)
+    assert [_population.default_threads(p, None) for p in (1, 2, 3, 6, 7, 8, 512)] == [1, 2, 3, 3, 1, 4, 4]
+    assert _population.default_threads(8, object()) == 1  # a mesh spreads the population itself
+
+
+@pytest.mark.parametrize("order, threads", [("member", 2), ("member", 3), ("shared", 2), ("shared", 6)])
+def test_each_member_equals_fit_alone_in_concurrent_parts(x64, order, threads):
+    x, y = _blobs()
+    net = _net()
+    keys = jax.random.split(jax.random.key(5), 6)
+    rates = np.array([0.003, 0.01, 0.02, 0.03, 0.05, 0.08])
+    # groups of 2 in parts of 3 (a partial last group), of 2 (one group) and of 1 (the member's own epoch)
+    states, hist = train.fit_population(net, "log_likelihood", optim.adam(0.01), (x, y), 2, 16, keys,
+                                        hyperparams={"rate": rates}, progress=False, dtype=jnp.float64, chunk=2,
+                                        data_order=order, threads=threads)
+    assert hist["cost"][0].shape == (6,) and list(hist["diverged"]) == [-1] * 6
+    for i in (0, 2, 3, 5):  # the first and last member of several parts
+        kw = {"data_key": train.member(states, 0).key} if order == "shared" else {}
+        s = _fit_member(net, optim.adam(float(rates[i])), x, y, keys[i], **kw)
+        m = train.member(states, i)
+        assert _max_abs((m.params, m.opt_state), (s.params, s.opt_state)) <= 1e-12, i
+
+
+def test_threads_errors_name_the_argument():
+    x, y = _blobs(dtype=jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 6)
+    fitp = lambda **kw: train.fit_population(_net(), "quadratic", optim.gd(0.1), (x, y), 1, 16, keys,  # noqa: E731
+                                             progress=False, **kw)
+    with pytest.raises(ValueError, match=r"threads must divide the population size P = 6 \(equal parts\), got 4"):
+        fitp(threads=4)
+    with pytest.raises(ValueError, match=r"threads must be an int >= 1, got 0"):
+        fitp(threads=0)
+    with pytest.raises(ValueError, match=r"with devices \(a mesh\) it must be 1 or None, got 2"):
+        fitp(threads=2, devices=jax.devices())
 
 
 _SHARDED_SCRIPT = textwrap.dedent(

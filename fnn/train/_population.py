@@ -18,12 +18,19 @@ inf is not applied; the member stays frozen at its last finite state and
 epoch first runs unguarded; only an epoch in which a member diverges is run
 again from its start with the guarded epoch (the same epoch with the guarded
 step), and the diverging members take that result.
+
+On a CPU the members run in concurrent parts, one host thread each
+(:func:`default_threads`), and within a part in groups (:func:`default_chunk`);
+neither changes a member's result.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -46,42 +53,77 @@ Array = jax.Array
 DATA_ORDERS = ("member", "shared")
 
 #: In each member's own data order the default group keeps its members' parameters and optimizer
-#: states within ``GROUP_BYTES_PER_EXAMPLE * batch_size`` bytes, and is one member where a member's
-#: step does fewer than ``SMALL_STEP_MACS`` multiply-adds; in a shared order it keeps them within
-#: ``SHARED_GROUP_BYTES`` (see :func:`default_chunk`).
+#: states within ``GROUP_BYTES_PER_EXAMPLE * batch_size`` bytes (at most ``MAX_CHUNK`` members), and
+#: is one member where a member's step does fewer than ``SMALL_STEP_MACS`` multiply-adds; in a shared
+#: order it keeps them within ``SHARED_GROUP_BYTES`` (see :func:`default_chunk`).
 GROUP_BYTES_PER_EXAMPLE = 64 * 2**10
 SMALL_STEP_MACS = 10**6
-SHARED_GROUP_BYTES = 4 * 2**20
+SHARED_GROUP_BYTES = 8 * 2**20
 MAX_CHUNK = 32
 
 
-def default_chunk(states: TrainState, p: int, batch_size: int, data_order: str = "member") -> int:
-    """The group size ``chunk=None`` picks: the largest power of two ``<= B / b`` and ``<= MAX_CHUNK``
-    (at least 1), ``b`` the bytes of one member's parameters and optimizer state and ``B`` the group's
-    budget: ``GROUP_BYTES_PER_EXAMPLE * batch_size`` (64 KiB per example of the mini-batch) in each
-    member's own data order, ``SHARED_GROUP_BYTES`` (4 MiB) in a shared one, whose wide first-layer
-    product gains from width. In a member's own order, 1 where a member's step does fewer than
-    ``SMALL_STEP_MACS`` (10^6) multiply-adds (``batch_size`` times its weights).
+def default_chunk(states: TrainState, p: int, batch_size: int, data_order: str = "member",
+                  threads: int = 1) -> int:
+    """The group size ``chunk=None`` picks for ``p`` members run in ``threads`` concurrent parts.
 
-    Why: a step does about ``m`` multiply-adds per weight. At small ``m`` the products of a vmapped
-    group run slower than one member's own products (per-member overhead of a batched product), so
-    members run one at a time, each with the epoch :func:`fit` compiles; at larger ``m`` wider groups
-    amortize the step's fixed costs while their weights stay in cache. Measured on 2 CPU cores (groups
-    beside a loop of ``fit``, P = 32 and 128, load below 2): 784-30-10 with SGD (95 KB a member) at
-    ``m = 10`` (2.4 * 10^5 multiply-adds a step) ran at 0.98-1.01x the loop one member at a time,
-    0.78-0.81x in groups of 2 and 0.62-0.71x in groups of 16; at ``m = 100`` at 1.02x alone, 1.09x in
-    groups of 4 and 1.32-1.36x in groups of 16 to 32; 784-100-10 with Adam (0.95 MB a member,
-    ``m = 64``) at 0.99x alone, 1.04x in groups of 2 and 1.16x in groups of 4. Powers of two divide
-    the usual population sizes, so no partial last group is compiled.
+    Each member's own data order: with ``threads > 1``, 1 (each member's own epoch); in one thread, 1
+    where a member's step does fewer than ``SMALL_STEP_MACS`` (10^6) multiply-adds (``batch_size``
+    times its weights), else the largest power of two ``<= GROUP_BYTES_PER_EXAMPLE * batch_size / b``
+    (64 KiB per example of the mini-batch) and ``<= MAX_CHUNK`` (32), ``b`` the bytes of one member's
+    parameters and optimizer state. A shared order: the largest power of two ``<= SHARED_GROUP_BYTES
+    / b`` (8 MiB; its wide first-layer product gains from width). Always at least 1.
+
+    Why (measured on 2 CPU cores beside a loop of ``fit``, load below 2, one run each). A step does
+    about ``m`` multiply-adds per weight. In one thread, at small ``m`` the products of a vmapped group
+    run slower than one member's own (per-member overhead of a batched product), at larger ``m`` wider
+    groups amortize the step's fixed costs while their weights stay in cache (P = 32 and 128):
+    784-30-10 with SGD (95 KB a member) at ``m = 10`` (2.4 * 10^5 multiply-adds a step) ran at
+    0.98-1.01x the loop one member at a time, 0.78-0.81x in groups of 2 and 0.62-0.71x in groups of 16;
+    at ``m = 100`` at 1.02x alone, 1.09x in groups of 4 and 1.32-1.36x in groups of 16 to 32; 784-100-10
+    with Adam (0.95 MB a member, ``m = 64``) at 0.99x alone, 1.04x in groups of 2 and 1.16x in groups of
+    4. In two threads one member at a time was as fast as the best group or faster: 784-30-10 at
+    ``m = 100`` (P = 32 and 128) 2.45-2.46x the loop alone, 2.37-2.47x in groups of 8, 2.02-2.07x in
+    groups of 4 or 32; Adam (P = 128) 1.85x alone, 1.76-1.82x in groups of 2 and 4. The shared order in
+    two threads: 784-30-10 at ``m = 10``, P = 512 (parts of 256), ran at 2.12x and 2.15x the loop in
+    groups of 64 and 128 and at 1.57x in groups of 256; Adam (P = 128) at 2.28-2.31x in groups of 8 and
+    16. Powers of two divide the usual population sizes, so no partial last group is compiled.
     """
     b = sum(a.nbytes for a in jax.tree_util.tree_leaves((states.params, states.opt_state))) // max(p, 1)
-    if data_order != "shared":
+    if data_order == "shared":
+        fit = max(1, SHARED_GROUP_BYTES // max(b, 1))
+    elif threads > 1:
+        return 1
+    else:
         weights = sum(layer["W"].size for layer in states.params) // max(p, 1)
         if batch_size * weights < SMALL_STEP_MACS:
             return 1
-    budget = SHARED_GROUP_BYTES if data_order == "shared" else GROUP_BYTES_PER_EXAMPLE * batch_size
-    fit = max(1, min(MAX_CHUNK, budget // max(b, 1)))
+        fit = max(1, min(MAX_CHUNK, GROUP_BYTES_PER_EXAMPLE * batch_size // max(b, 1)))
     return 1 << (int(fit).bit_length() - 1)
+
+
+def host_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every OS
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads(p: int, mesh: Any) -> int:
+    """The number of parts ``threads=None`` runs concurrently: on a single CPU device (no mesh), the
+    largest divisor of ``p`` that is at most :func:`host_cores`; else 1.
+
+    Why: one member's small products use one core (XLA's CPU runtime runs one program's operations
+    one after another and splits only large products over its threads), and two programs called from
+    two host threads run at once. Measured on 2 CPU cores beside a loop of ``fit`` (784-30-10 SGD,
+    P = 8 to 512, load below 2): each member its own order at ``m = 10`` went from 0.94-1.35x the loop
+    with one thread to 1.87-2.58x with two; at ``m = 100`` from 1.35x to 2.57-2.63x; Adam at ``m = 64``
+    from 1.21x to 1.76-1.85x; the shared order at ``m = 10`` from 1.64x (P = 128, groups of 128) to
+    2.02-2.06x. Accelerators and meshes already spread each program over their devices."""
+    if mesh is not None or jax.default_backend() != "cpu":
+        return 1
+    cores = min(host_cores(), p)
+    return max(t for t in range(1, cores + 1) if p % t == 0)
 
 
 def chunked(fn: Callable, chunk: int, n: int) -> Callable:
@@ -161,6 +203,60 @@ def population_epoch(s: Setup, guarded: bool = False, chunk: int = 1, p: int = 1
     return jax.jit(run, **kwargs)
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _split(tree: Any, t: int) -> tuple[Any, ...]:
+    """``tree``'s leaves cut along their leading (member) axis into ``t`` equal consecutive parts."""
+    n = jax.tree_util.tree_leaves(tree)[0].shape[0]
+    q = n // t
+    return tuple(jax.tree_util.tree_map(lambda a: a[i * q:(i + 1) * q], tree) for i in range(t))
+
+
+@jax.jit
+def _join(parts: tuple[Any, ...]) -> Any:
+    """The inverse of :func:`_split`: the parts' leaves concatenated along the member axis."""
+    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fnn-population")
+        return _POOLS[threads]
+
+
+def _blocking(program: Callable, *args: Any) -> Any:
+    return jax.block_until_ready(program(*args))
+
+
+def compiled_epoch(s: Setup, guarded: bool, chunk: int, p: int, data_order: str, threads: int,
+                   states: TrainState, diverged: Array, x: Array, y: Array) -> tuple[Callable, float]:
+    """The population epoch for these arguments, compiled once per configuration (:mod:`._cache`), and
+    the seconds spent compiling (or looking it up).
+
+    With ``threads > 1`` (a divisor of ``p``, one device) the members run as ``threads`` equal
+    consecutive parts, each the epoch of :func:`population_epoch` for ``p / threads`` members, called
+    concurrently from host threads; the outputs are concatenated. A member's result does not depend on
+    the part it runs in: the parts run the same program on their own members (in the shared order each
+    part draws the batches from the same key and step)."""
+    q = p // threads
+    part = (states, diverged) if threads == 1 else _split((states, diverged), threads)[0]
+    key = ("population", _cache.setup_key(s), chunk, q, data_order, guarded)
+    program, secs = _cache.compiled(key, lambda: population_epoch(s, guarded, chunk, q, data_order), *part, x, y)
+    if threads == 1:
+        return program, secs
+    pool = _pool(threads)
+
+    def run(states: TrainState, diverged: Array, x: Array, y: Array):
+        futures = [pool.submit(_blocking, program, *part, x, y) for part in _split((states, diverged), threads)]
+        return _join(tuple(f.result() for f in futures))
+
+    return run, secs
+
+
 def fit_population(
     net: MLP,
     cost: Any,
@@ -183,6 +279,7 @@ def fit_population(
     chunk: int | None = None,
     data_order: str = "member",
     data_key: Array | None = None,
+    threads: int | None = None,
 ) -> tuple[TrainState, dict[str, Any]]:
     """Train ``P`` networks at once — seeds x hyperparameters — as one compiled, vmapped epoch.
 
@@ -199,8 +296,9 @@ def fit_population(
       diverged: with ``states``, the previous ``history["diverged"]`` (diverged members stay frozen).
       chunk: run the members in groups of ``chunk`` (a vmap inside a group, a ``lax.map`` over the
         groups, a last partial group when ``chunk`` does not divide ``P / D``), so that a group's
-        parameters and optimizer state stay in cache; ``None`` picks :func:`default_chunk`. The
-        result does not depend on it.
+        parameters and optimizer state stay in cache; ``None`` picks :func:`default_chunk` (one
+        member at a time in each member's own order when ``threads > 1``). The result does not
+        depend on it.
       data_order: ``"member"``: member ``i`` shuffles with its own key (``fold_in(key_i, step)``);
         ``"shared"``: every member sees the same mini-batch at each step (common random numbers: the
         better design to compare hyperparameters), shuffled with ``fold_in(data_key, step)``, and the
@@ -209,6 +307,11 @@ def fit_population(
       data_key: with ``data_order="shared"`` and ``keys``: the shuffles' key; default member 0's own
         (the second half of ``split(keys[0])``), so member 0 equals ``fit(key=keys[0])``. Resumed
         states carry it (every member must hold the same key and the live ones the same step).
+      threads: run the population as ``threads`` equal parts of consecutive members, each compiled once
+        and called from its own host thread, so that the parts run at once on the host's cores; it must
+        divide ``P``. ``None`` picks :func:`default_threads`: on one CPU device the largest divisor of
+        ``P`` up to the cores this process may use, else 1 (devices spread a population themselves). The
+        result does not depend on it.
 
     Returns:
       ``(states, history)``: :func:`fit`'s keys, with ``(P,)`` arrays per epoch
@@ -249,18 +352,17 @@ def fit_population(
     frozen = _check_diverged(diverged, p)
     if data_order == "shared":
         _check_shared(states, frozen)
-    chunk = default_chunk(states, p, s.batch_size, data_order) if chunk is None else check_int(chunk, "chunk", 1)
+    threads = _check_threads(threads, p, s.mesh)
+    chunk = (default_chunk(states, p, s.batch_size, data_order, threads) if chunk is None
+             else check_int(chunk, "chunk", 1))
     process_local = _loop.check_process_local(process_local, s.mesh, run.train[0].shape[0])
     x, y, val = _loop.place_data(s, run.train, run.validation, run.epochs,
                                  jax.tree_util.tree_leaves(states.params)[0].dtype, process_local)
     sharding = s.mesh.batch if s.mesh is not None else None
     states = _loop.own_copy(states, sharding)
     d = _parallel.put(jnp.asarray(frozen, jnp.int32), sharding)
-    key = ("population", _cache.setup_key(s), chunk, p, data_order)
-    compiled, compile_s = _cache.compiled(key + (False,), lambda: population_epoch(s, False, chunk, p, data_order),
-                                          states, d, x, y)
-    guarded = functools.cache(lambda: _cache.compiled(
-        key + (True,), lambda: population_epoch(s, True, chunk, p, data_order), states, d, x, y)[0])
+    compiled, compile_s = compiled_epoch(s, False, chunk, p, data_order, threads, states, d, x, y)
+    guarded = functools.cache(lambda: compiled_epoch(s, True, chunk, p, data_order, threads, states, d, x, y)[0])
     history = _loop.empty_history(compile_s)
     one_epoch = _epoch_runner(s, compiled, guarded, x, y, val, p)
     carry = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, (states, d, frozen),
@@ -347,6 +449,18 @@ def _check_shared(states: TrainState, frozen: np.ndarray) -> None:
     if steps.size and not (steps == steps[0]).all():
         raise ValueError("data_order='shared' needs every live member at the same step, got steps "
                          f"{sorted(set(steps.tolist()))}")
+
+
+def _check_threads(threads: Any, p: int, mesh: Any) -> int:
+    if threads is None:
+        return default_threads(p, mesh)
+    t = check_int(threads, "threads", 1)
+    if p % t:
+        raise ValueError(f"threads must divide the population size P = {p} (equal parts), got {t}")
+    if t > 1 and mesh is not None:
+        raise ValueError(f"threads runs parts of a population on one device; with devices (a mesh) it must be 1 "
+                         f"or None, got {t}")
+    return t
 
 
 def _check_diverged(diverged: Any, p: int) -> np.ndarray:
