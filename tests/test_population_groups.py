@@ -1,5 +1,6 @@
-"""Populations in groups (chunk=) and concurrent parts (threads=), a shared data order (data_order='shared', fit's data_key=),
-compiled epochs reused across calls, and the training package's smaller contracts."""
+"""Populations in groups (chunk=) and concurrent parts (threads=), a shared data order
+(data_order='shared', fit's data_key=), compiled epochs reused across calls, and the training
+package's smaller contracts."""
 
 from __future__ import annotations
 
