@@ -25,6 +25,18 @@ SWEEP = ["--dataset", "synthetic", "--sizes", "784,16,10", "--batch-size", "100"
          "--optimizer", "momentum", "--schedule", "constant"]
 
 
+@pytest.fixture(autouse=True)
+def _sigint_delivered():
+    """A test runner started as a background job of a shell inherits SIGINT ignored, and so would the
+    runs it starts (the command line keeps an ignored signal ignored, as ``nohup`` users expect); these
+    tests need it delivered."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _leaves(tree):
     keys = lambda a: jax.random.key_data(a) if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else a  # noqa: E731
     return [np.asarray(keys(a)) for a in jax.tree_util.tree_leaves(tree)]

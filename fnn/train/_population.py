@@ -21,7 +21,7 @@ step), and the diverging members take that result.
 
 On a CPU the members run in concurrent parts, one host thread each
 (:func:`default_threads`), and within a part in groups (:func:`default_chunk`);
-neither changes a member's result.
+neither changes a member's result beyond that rounding.
 """
 
 from __future__ import annotations
