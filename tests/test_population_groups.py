@@ -181,6 +181,7 @@ def test_each_member_equals_fit_alone_in_concurrent_parts(x64, order, threads):
                                         hyperparams={"rate": rates}, progress=False, dtype=jnp.float64, chunk=2,
                                         data_order=order, threads=threads)
     assert hist["cost"][0].shape == (6,) and list(hist["diverged"]) == [-1] * 6
+    assert (hist["threads"], hist["chunk"]) == (threads, 2)
     for i in (0, 2, 3, 5):  # the first and last member of several parts
         kw = {"data_key": train.member(states, 0).key} if order == "shared" else {}
         s = _fit_member(net, optim.adam(float(rates[i])), x, y, keys[i], **kw)

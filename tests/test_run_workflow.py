@@ -251,6 +251,36 @@ def test_config_records_provenance_and_config_reruns_the_run(tmp_path, capsys):
     assert json.loads((b / "config.json").read_text())["seed"] == 3
 
 
+def test_sweep_threads_are_recorded_and_leave_the_members_unchanged(tmp_path, capsys):
+    """--threads runs the networks as concurrent parts; config.json keeps the flag, the provenance of
+    the start and of each resumption the parts it ran with (the host's default when not given)."""
+    from fnn.cli._config import UsageError
+    from fnn.cli._sweep import threads_used
+    from fnn.train._population import default_threads
+
+    # Stable rates: float32 rounding differs between the parts' programs, and a run near divergence
+    # (rate 1 here grows weights to 1e4) amplifies it; in float64 members equal fit to 1e-12
+    # (tests/test_population_groups.py).
+    flags = [*SWEEP, "--rate", "0.05,0.1", "--seeds", "2", "--epochs", "2", "--quiet"]
+    folders = {t: tmp_path / f"t{t}" for t in ("1", "4", "default")}
+    for t, out in folders.items():
+        assert cli.main(["sweep", *flags, *(["--threads", t] if t != "default" else []), "--out", str(out)]) == 0
+    cfgs = {t: json.loads((out / "config.json").read_text()) for t, out in folders.items()}
+    assert [cfgs[t]["threads"] for t in folders] == [1, 4, None]
+    assert [cfgs[t]["provenance"]["threads"] for t in folders] == [1, 4, default_threads(4, None)]
+    one, four = runs.load(folders["1"]).state, runs.load(folders["4"]).state
+    for a, b in zip(_leaves(one.params), _leaves(four.params)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert cli.main(["sweep", "--resume", str(folders["4"]), "--epochs", "1", "--quiet"]) == 0
+    resumed = json.loads((folders["4"] / "config.json").read_text())["resumed"]
+    assert [(r["from_epoch"], r["threads"]) for r in resumed] == [(2, 4)]
+    capsys.readouterr()
+    with pytest.raises(UsageError, match=r"argument --threads: runs parts of the networks on one device; "
+                                         r"with 2 devices it must be 1 or left out, got 4"):
+        threads_used({"threads": 4}, 4, jax.devices() * 2)
+    assert threads_used({"threads": None}, 4, jax.devices() * 2) == 1
+
+
 def test_metrics_jsonl_has_a_line_per_epoch_and_per_member(tmp_path):
     out = tmp_path / "s"
     assert cli.main(["sweep", *SWEEP, "--rate", "0.1", "--seeds", "2", "--epochs", "2", "--out", str(out),

@@ -45,6 +45,8 @@ def test_sweep_trains_the_grid_and_each_member_is_the_fnn_train_run(tmp_path, ca
         (["--rate", "1,1"], "--rate", "repeat"),
         (["--seeds", "0"], "--seeds", "in [1, 10000], got 0"),
         (["--devices", "9"], "--devices", "must be in [0, 1]"),
+        (["--threads", "2"], "--threads", "must divide the 9 networks into equal parts, got 2"),
+        (["--threads", "0"], "--threads", "must be an integer in [1, 9], got 0"),
     ],
 )
 def test_bad_sweep_flags_exit_2_naming_the_argument(tmp_path, capsys, flags, argument, text):

@@ -69,8 +69,9 @@ OPTIONAL = {"validation": 0, "momentum": None, "weight_decay": None, "grad": "ba
             "precision": "float32", "schedule_steps": None}
 #: A sweep's config: ``grid`` (``{hyperparameter: values}``) and ``seeds`` (how many per point) in place of ``rate``.
 SWEEP_REQUIRED = tuple(k for k in REQUIRED if k != "rate") + ("grid", "seeds")
-#: A sweep's optional keys beside :data:`OPTIONAL`: ``data_order`` of ``fnn.train.fit_population``.
-SWEEP_OPTIONAL = {"data_order": "member"}
+#: A sweep's optional keys beside :data:`OPTIONAL`: ``data_order`` and ``threads`` of
+#: ``fnn.train.fit_population`` (``threads`` None: its default, from the host's cores).
+SWEEP_OPTIONAL = {"data_order": "member", "threads": None}
 
 _RECIPE = REQUIRED + tuple(OPTIONAL)
 
@@ -209,7 +210,8 @@ def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False
 
     Each grid axis names a hyperparameter (``rate``, or a name of
     ``fnn.optim.hyperparams`` of the optimizer's state, ``momentum`` for
-    ``mu``) and lists distinct finite numbers (a rate > 0, others >= 0)."""
+    ``mu``) and lists distinct finite numbers (a rate > 0, others >= 0); ``threads``, when given,
+    divides the number of networks ``P`` (grid points x seeds)."""
     from fnn import train
 
     _require(cfg, SWEEP_REQUIRED)
@@ -231,6 +233,12 @@ def check_sweep_config(cfg: Mapping[str, Any], devices_may_be_zero: bool = False
             raise UsageError("--grid", f"{name} must not repeat a value, got {values!r}")
     if cfg["seed"] + cfg["seeds"] - 1 > MAX_SEED:
         raise UsageError("--seeds", f"--seed {cfg['seed']} + --seeds {cfg['seeds']} - 1 exceeds 2^63 - 1")
+    if cfg["threads"] is not None:
+        members = math.prod(len(v) for v in grid.values()) * cfg["seeds"]
+        _int(cfg, "threads", 1, members)
+        if members % cfg["threads"]:
+            raise UsageError("--threads", f"must divide the {members} networks into equal parts, "
+                             f"got {cfg['threads']}")
     return cfg
 
 

@@ -18,7 +18,10 @@ hyperparameter the optimizer's state holds (``fnn.optim.hyperparams``;
 A,B`` is ``--grid rate=A,B``. The members are laid out by
 :class:`fnn.grid.Grid` (row-major, the seed last); member ``(point, s)`` is
 the run ``fnn train`` with those hyperparameters and ``--seed SEED+s`` (same
-initialization, shuffles and validation split). It prints one row per grid
+initialization, shuffles and validation split). On one CPU device the members
+run in ``--threads`` equal parts at once, one host thread each (default: the
+largest divisor of ``P`` up to the cores this process may use); the parts it
+ran with are in the provenance of ``config.json``. It prints one row per grid
 point: the mean validation and test accuracy over the seeds that did not
 diverge, each with its 95% Student-t interval (:func:`fnn.stats.t_interval`),
 and how many diverged. Into ``--out`` (default ``runs/sweep-<date-time>-<6
@@ -82,6 +85,21 @@ def state_names(cfg: dict) -> dict[str, str]:
     return names
 
 
+def threads_used(cfg: dict, members: int, devices: list) -> int:
+    """The concurrent parts the sweep runs in (``fit_population``'s ``threads``), recorded in its provenance.
+
+    ``--threads`` runs parts of the population on one device: a :class:`UsageError` of ``--threads``
+    above 1 when the sweep uses several devices (``--devices``, or several processes)."""
+    from fnn.train._population import default_threads
+
+    if cfg["threads"] is None:
+        return 1 if len(devices) > 1 else default_threads(members, None)
+    if cfg["threads"] > 1 and len(devices) > 1:
+        raise UsageError("--threads", f"runs parts of the networks on one device; with {len(devices)} devices it "
+                         f"must be 1 or left out, got {cfg['threads']}")
+    return cfg["threads"]
+
+
 def _population(cfg: dict, grid: Any) -> Any:
     """The fresh population: member ``j`` is ``fnn train``'s state for its seed, with its hyperparameters."""
     from fnn import train
@@ -128,6 +146,7 @@ def _fit(cfg: dict, ds: Datasets, devices: list, sess: Session | None, states: A
         cfg["batch_size"], states=states, diverged=diverged, validation=ds.validation, grad=cfg["grad"],
         progress=log.bar, devices=devices if len(devices) > 1 else None, precision=cfg["precision"], callback=saved,
         data_order=cfg["data_order"], hyperparams=_hyperparams(cfg, make_grid(cfg)),  # the grid's, not rate 1
+        threads=cfg["threads"],
     )
     return states, np.asarray(history["diverged"]), history["compile_s"], time.perf_counter() - t0
 
@@ -362,7 +381,7 @@ def _new(args: argparse.Namespace, argv: list[str]) -> int:
     nb = begun.data.train[0].shape[0] // cfg["batch_size"]
     check_steps(cfg, nb)
     cfg["schedule_steps"] = cfg["epochs"] * nb
-    cfg["provenance"] = provenance(argv, begun.devices)
+    cfg["provenance"] = {**provenance(argv, begun.devices), "threads": threads_used(cfg, grid.size, begun.devices)}
     states = _population(cfg, grid)
     diverged = np.full(grid.size, -1, np.int32)
     log = Log("sweep", args.quiet or not begun.writer)
@@ -400,7 +419,8 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
     done = int(saved["epoch"])
     cfg["epochs"] = more_epochs(cfg, done, args.epochs, marker.get("complete", True), "sweep", folder)
     check_steps(cfg, nb)
-    cfg.setdefault("resumed", []).append({**provenance(argv, begun.devices), "from_epoch": done})
+    cfg.setdefault("resumed", []).append({**provenance(argv, begun.devices), "from_epoch": done,
+                                          "threads": threads_used(cfg, grid.size, begun.devices)})
     lines = [ln for ln in runs.read_metrics(folder) if ln.get("epoch", 0) <= done]
     log = Log("sweep", args.quiet or not begun.writer)
     diverged = np.asarray(saved["diverged"], np.int32)

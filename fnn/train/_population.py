@@ -318,7 +318,7 @@ def fit_population(
       for ``"step"``, ``"cost"``, ``"accuracy"``, ``"rate"``, ``"val_cost"``,
       ``"val_accuracy"`` (NaN for a member frozen all epoch), and
       ``"diverged"``, a ``(P,)`` int array: each member's first update not
-      applied, or -1.
+      applied, or -1; ``"threads"`` and ``"chunk"``, the parts and the group size it ran with.
     """
     run = _setup.check_run(net, cost, optimizer, train, epochs, batch_size, validation, grad, progress, devices,
                            callback, precision)
@@ -368,6 +368,7 @@ def fit_population(
     carry = _loop.run_epochs(run.epochs, progress, one_epoch, callback, history, (states, d, frozen),
                              view=lambda c: c[0])
     history["diverged"] = _parallel.to_host(carry[1])
+    history["threads"], history["chunk"] = threads, chunk
     return carry[0], history
 
 
