@@ -253,7 +253,8 @@ def test_config_records_provenance_and_config_reruns_the_run(tmp_path, capsys):
 
 def test_sweep_threads_are_recorded_and_leave_the_members_unchanged(tmp_path, capsys):
     """--threads runs the networks as concurrent parts; config.json keeps the flag, the provenance of
-    the start and of each resumption the parts it ran with (the host's default when not given)."""
+    the start and of each resumption the parts it ran with (the host's default when not given); a
+    resumption may change them."""
     from fnn.cli._config import UsageError
     from fnn.cli._sweep import threads_used
     from fnn.train._population import default_threads
@@ -271,10 +272,16 @@ def test_sweep_threads_are_recorded_and_leave_the_members_unchanged(tmp_path, ca
     one, four = runs.load(folders["1"]).state, runs.load(folders["4"]).state
     for a, b in zip(_leaves(one.params), _leaves(four.params)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    # a resumption keeps the recorded parts, or takes --threads from then on
     assert cli.main(["sweep", "--resume", str(folders["4"]), "--epochs", "1", "--quiet"]) == 0
-    resumed = json.loads((folders["4"] / "config.json").read_text())["resumed"]
-    assert [(r["from_epoch"], r["threads"]) for r in resumed] == [(2, 4)]
+    assert cli.main(["sweep", "--resume", str(folders["4"]), "--epochs", "1", "--threads", "2", "--quiet"]) == 0
+    cfg = json.loads((folders["4"] / "config.json").read_text())
+    assert [(r["from_epoch"], r["threads"]) for r in cfg["resumed"]] == [(2, 4), (3, 2)] and cfg["threads"] == 2
     capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["sweep", "--resume", str(folders["4"]), "--epochs", "1", "--threads", "3"])
+    assert e.value.code == 2
+    assert "argument --threads: must divide the 4 networks into equal parts, got 3" in capsys.readouterr().err
     with pytest.raises(UsageError, match=r"argument --threads: runs parts of the networks on one device; "
                                          r"with 2 devices it must be 1 or left out, got 4"):
         threads_used({"threads": 4}, 4, jax.devices() * 2)

@@ -205,7 +205,7 @@ def _add_training_arguments(p: argparse.ArgumentParser, sweep: bool) -> None:
              "mini-batches: common random numbers; faster)")
         _add(p, "--threads", None, "run the networks as this many equal parts at once, one host thread each, on "
              "one CPU device (must divide them; default: the largest divisor up to the cores this process may "
-             "use; 1 with several devices)", type=_int_type)
+             "use; 1 with several devices; with --resume: from now on)", type=_int_type)
         _add(p, "--seeds", None, f"seeds per grid point: SEED, SEED+1, ... (in [1, 10000]; >= 2 for intervals; "
              f"default {SWEEP_DEFAULT_SEEDS})", type=_int_type)
 

@@ -20,8 +20,9 @@ A,B`` is ``--grid rate=A,B``. The members are laid out by
 the run ``fnn train`` with those hyperparameters and ``--seed SEED+s`` (same
 initialization, shuffles and validation split). On one CPU device the members
 run in ``--threads`` equal parts at once, one host thread each (default: the
-largest divisor of ``P`` up to the cores this process may use); the parts it
-ran with are in the provenance of ``config.json``. It prints one row per grid
+largest divisor of ``P`` up to the cores this process may use; ``--resume
+--threads N`` changes them); the parts each start and resumption ran with are
+in the provenance of ``config.json``. It prints one row per grid
 point: the mean validation and test accuracy over the seeds that did not
 diverge, each with its 95% Student-t interval (:func:`fnn.stats.t_interval`),
 and how many diverged. Into ``--out`` (default ``runs/sweep-<date-time>-<6
@@ -403,6 +404,8 @@ def _resume(args: argparse.Namespace, argv: list[str]) -> int:
         cfg = {**raw, **check_sweep_config(raw)}
     except UsageError as err:
         raise UsageError("--resume", f"{folder / 'config.json'}: {err.message}") from err
+    if args.threads is not None:  # the parts suit the machine, not the recipe: a resumption may change them
+        cfg = {**cfg, **check_sweep_config({**raw, "threads": args.threads})}
     grid = make_grid(cfg)
     recorded = cfg.get("data")
     begun = start(cfg, argparse.Namespace(**{**vars(args), "out": None}), "sweep", members=grid.size)
